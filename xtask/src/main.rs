@@ -1,0 +1,90 @@
+//! Project automation, run as `cargo xtask <command>`.
+//! Keeps every set-up step in Rust so a fresh clone needs nothing but cargo.
+
+mod bindings;
+mod cuda_bundle;
+mod mlx;
+mod prereq;
+mod shell;
+
+use anyhow::{bail, Result};
+use std::path::PathBuf;
+
+const HELP: &str = "\
+cargo xtask <command>
+
+Commands:
+  mlx [--backend cpu|cuda] [--force]
+        Provision MLX for mlx-rs on Linux: download the MLX wheel that matches the
+        resolved mlx-sys, swap in OpenBLAS, build mlx-c, generate bindings, and write
+        target/mlx/cargo-config.toml. Cached: a second run rebuilds nothing.
+        On macOS there is nothing to do (mlx-rs builds MLX with Metal itself).
+  test [ARGS...]
+        Provision MLX (CPU), build everything, and run the whole test suite
+        single-threaded (MLX is not thread-safe). ARGS go to `cargo test`.
+  demo
+        Provision MLX (CPU), build the release binary and run the default job.
+  cuda-bundle
+        Prepare target/cuda-bundle/: the CUDA 13 build of libmlx.so in parts small
+        enough for the lent GPU machine, plus NVRTC headers (see scripts/gpu.sh).
+";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        print!("{HELP}");
+        return Ok(());
+    };
+    let root = workspace_root();
+    match command.as_str() {
+        "mlx" => {
+            let opts = mlx::Options::parse(rest)?;
+            mlx::provision(&root, &opts)?;
+        }
+        "test" => run_tests(&root, rest)?,
+        "demo" => run_demo(&root)?,
+        "cuda-bundle" => cuda_bundle::build(&root)?,
+        "help" | "-h" | "--help" => print!("{HELP}"),
+        other => bail!("unknown xtask command `{other}`\n\n{HELP}"),
+    }
+    Ok(())
+}
+
+fn workspace_root() -> PathBuf {
+    // xtask/ sits directly under the workspace root.
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask has a parent directory")
+        .to_path_buf()
+}
+
+fn run_tests(root: &std::path::Path, extra: &[String]) -> Result<()> {
+    let mut timer = shell::StageTimer::new();
+    timer.stage("provision MLX", || mlx::provision(root, &mlx::Options::default()))?;
+    timer.stage("build (tests, all crates)", || {
+        shell::run(shell::cargo(root).args(["build", "--workspace", "--all-targets"]))
+    })?;
+    timer.stage("test", || {
+        let mut cmd = shell::cargo(root);
+        cmd.args(["test", "--workspace"]).args(extra);
+        // MLX calls are not thread-safe: one test at a time.
+        cmd.args(["--", "--test-threads=1"]);
+        shell::run(&mut cmd)
+    })?;
+    timer.summary();
+    Ok(())
+}
+
+fn run_demo(root: &std::path::Path) -> Result<()> {
+    let mut timer = shell::StageTimer::new();
+    timer.stage("provision MLX", || mlx::provision(root, &mlx::Options::default()))?;
+    timer.stage("build release binary", || {
+        shell::run(shell::cargo(root).args(["build", "--release", "--bin", "lora-grpo"]))
+    })?;
+    // Until the trainer lands the default job is the MLX self-check.
+    timer.stage("lora-grpo doctor", || {
+        shell::run(&mut std::process::Command::new(root.join("target/release/lora-grpo")).arg("doctor"))
+    })?;
+    timer.summary();
+    Ok(())
+}
