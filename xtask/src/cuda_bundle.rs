@@ -54,7 +54,23 @@ pub fn build(root: &Path) -> Result<()> {
             .arg(out.join("mlx-include.tar.xz"))
             .args(["cccl", "cute", "cutlass"]),
     )?;
+    // gpu.sh links these names to the device's OpenBLAS.
+    let dynamic = shell::output(Command::new("readelf").arg("-d").arg(&lib))?;
+    let needed: Vec<&str> = dynamic
+        .lines()
+        .filter(|l| l.contains("(NEEDED)"))
+        .filter_map(|l| l.split('[').nth(1)?.split(']').next())
+        .filter(|name| name.starts_with("libblas") || name.starts_with("liblapack"))
+        .collect();
+    fs::write(out.join("needed.txt"), needed.join("\n") + "\n")?;
     fs::remove_dir_all(&work)?;
+    let manifest = shell::output(
+        Command::new("sh")
+            .arg("-c")
+            .arg("sha256sum libmlx.so.xz.part-* mlx-include.tar.xz needed.txt")
+            .current_dir(&out),
+    )?;
+    fs::write(out.join("MANIFEST"), manifest)?;
     fs::write(&stamp, b"")?;
     for entry in fs::read_dir(&out)?.flatten() {
         let len = entry.metadata()?.len();
