@@ -90,3 +90,10 @@ pub trait Dataset: Send + Sized + 'static {
         (0, None)
     }
 }
+
+/// Opens `split` with config text and reads every sample, stopping at the first error:
+/// a shortcut for a plugin's unit tests.
+pub fn read_all<D: Dataset>(config: &str, split: &str) -> Result<Vec<Sample>, Error> {
+    let mut dataset = D::open(&Config::from_json(config)?, split)?;
+    std::iter::from_fn(|| dataset.next_sample()).collect()
+}

@@ -68,15 +68,8 @@
 //! // Unit tests call the trait directly (that is what the `rlib` is for).
 //! let config = Config::from_json(r#"{"ignore_case": true}"#)?;
 //! let mut reward = ExactMatch::new(&config)?;
-//! let metadata = lora_grpo_plugin::serde_json::json!({});
-//! let input = |completion| RewardInput {
-//!     prompt: "Capital of France?",
-//!     completion,
-//!     answer: "Paris",
-//!     metadata: &metadata,
-//!     group: 0,
-//! };
-//! assert_eq!(reward.score(&[input(" paris"), input("Lyon")])?, vec![1.0, 0.0]);
+//! let scores = lora_grpo_plugin::score_pairs(&mut reward, &[(" paris", "Paris"), ("Lyon", "Paris")])?;
+//! assert_eq!(scores, vec![1.0, 0.0]);
 //! # Ok::<(), Error>(())
 //! ```
 //! Build it with `cargo build --release` and check it with
@@ -113,6 +106,10 @@
 //! }
 //!
 //! export_dataset!(Successor, name = "successor");
+//!
+//! let samples = lora_grpo_plugin::read_all::<Successor>(r#"{"n": 2}"#, "train")?;
+//! assert_eq!(samples[1], Sample::new("What comes after 2?", "3"));
+//! # Ok::<(), Error>(())
 //! ```
 //!
 //! # Rules the host relies on
@@ -133,9 +130,9 @@ pub mod jsonl;
 mod reward;
 
 pub use config::Config;
-pub use dataset::{Dataset, Message, Prompt, Sample};
+pub use dataset::{read_all, Dataset, Message, Prompt, Sample};
 pub use error::Error;
-pub use reward::{RewardFunction, RewardInput};
+pub use reward::{score_pairs, RewardFunction, RewardInput};
 
 /// Re-exported so a plugin needs no direct dependency (`#[serde(crate = "lora_grpo_plugin::serde")]`).
 pub use serde;

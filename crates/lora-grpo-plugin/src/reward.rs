@@ -28,3 +28,24 @@ pub trait RewardFunction: Send + Sized + 'static {
     /// Scores every completion in `batch`: exactly one finite `f32` each, in order.
     fn score(&mut self, batch: &[RewardInput<'_>]) -> Result<Vec<f32>, Error>;
 }
+
+/// Scores `(completion, answer)` pairs with an empty prompt and metadata, each pair in
+/// its own group: a shortcut for a plugin's unit tests.
+pub fn score_pairs<R: RewardFunction>(
+    reward: &mut R,
+    pairs: &[(&str, &str)],
+) -> Result<Vec<f32>, Error> {
+    let metadata = Value::Object(serde_json::Map::new());
+    let batch: Vec<RewardInput<'_>> = pairs
+        .iter()
+        .zip(0..)
+        .map(|(&(completion, answer), group)| RewardInput {
+            prompt: "",
+            completion,
+            answer,
+            metadata: &metadata,
+            group,
+        })
+        .collect();
+    reward.score(&batch)
+}
