@@ -45,6 +45,17 @@ impl DeError {
         self
     }
 
+    /// A missing key found in the section at `path` is reported at the section's own key
+    /// (`data:`) rather than at the section's first entry.
+    fn at_section_key(mut self, key_loc: &Loc, path: &str) -> Self {
+        if let (Some(missing), Some((loc, located_path))) = (self.missing_key, &mut self.located) {
+            if *located_path == join(path, missing) {
+                *loc = key_loc.clone();
+            }
+        }
+        self
+    }
+
     pub fn into_diagnostic(self, fallback: &Loc) -> Diagnostic {
         let (loc, path) = self.located.unwrap_or_else(|| (fallback.clone(), String::new()));
         loc.diagnostic(&path, self.message)
@@ -65,7 +76,8 @@ impl de::Error for DeError {
     }
 
     fn invalid_type(unexp: de::Unexpected, exp: &dyn de::Expected) -> Self {
-        DeError { expected: Some(exp.to_string()), ..DeError::new(format!("expected {exp}, found {unexp}")) }
+        let expected = plain_expected(&exp.to_string());
+        DeError { message: format!("expected {expected}, found {unexp}"), expected: Some(expected), ..DeError::new(String::new()) }
     }
 
     fn invalid_value(unexp: de::Unexpected, exp: &dyn de::Expected) -> Self {
@@ -96,6 +108,16 @@ impl de::Error for DeError {
 
     fn duplicate_field(field: &'static str) -> Self {
         DeError::new(format!("key `{field}` given twice"))
+    }
+}
+
+/// Says serde's primitive names (`u32`, `f64`) in words a recipe author uses.
+fn plain_expected(serde_name: &str) -> String {
+    match serde_name {
+        "u8" | "u16" | "u32" | "u64" | "u128" => "a whole number (0 or more)".to_string(),
+        "i8" | "i16" | "i32" | "i64" | "i128" => "a whole number".to_string(),
+        "f32" | "f64" => "a number".to_string(),
+        other => other.to_string(),
     }
 }
 
@@ -268,7 +290,8 @@ impl<'de> de::MapAccess<'de> for MapDe<'_, '_> {
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
         let entry = self.value.take().ok_or_else(|| DeError::new("a value was read before its key".into()))?;
-        seed.deserialize(NodeDe { node: &entry.value, path: join(self.path, &entry.key) })
+        let path = join(self.path, &entry.key);
+        seed.deserialize(NodeDe { node: &entry.value, path: path.clone() }).map_err(|e| e.at_section_key(&entry.key_loc, &path))
     }
 
     fn size_hint(&self) -> Option<usize> {

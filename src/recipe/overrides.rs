@@ -69,11 +69,12 @@ fn graft(node: &mut Node, segments: &[&str], value: Node, loc: &Loc, path: &str)
         Value::Seq(items) => {
             let len = items.len();
             let item = first.parse::<usize>().ok().and_then(|i| items.get_mut(i)).ok_or_else(|| {
-                let expected = match len {
-                    0 => "it is empty".to_string(),
-                    _ => format!("expected an index from 0 to {}", len - 1),
+                let message = match len {
+                    0 => format!("`{path}` is an empty list"),
+                    1 => format!("`{path}` has 1 item; the only index is 0"),
+                    _ => format!("`{path}` has {len} items; expected an index from 0 to {}", len - 1),
                 };
-                loc.diagnostic(&here, format!("`{path}` is a list of {len} items; {expected}"))
+                loc.diagnostic(&here, message)
             })?;
             graft(item, rest, value, loc, &here)
         }
