@@ -57,9 +57,16 @@ impl Advantages {
 ///
 /// Statistics are taken in f64. Filtering equal groups (see [`Advantages::kept`]) happens
 /// after this, so `batch` scaling always sees every reward that was sampled.
-pub fn compute_advantages(rewards: &[f32], group_size: usize, scale: ScaleRewards) -> Result<Advantages, GrpoError> {
-    if group_size < 2 || rewards.is_empty() || rewards.len() % group_size != 0 {
-        return Err(GrpoError::Ragged { count: rewards.len(), group_size });
+pub fn compute_advantages(
+    rewards: &[f32],
+    group_size: usize,
+    scale: ScaleRewards,
+) -> Result<Advantages, GrpoError> {
+    if group_size < 2 || rewards.is_empty() || !rewards.len().is_multiple_of(group_size) {
+        return Err(GrpoError::Ragged {
+            count: rewards.len(),
+            group_size,
+        });
     }
     if let Some((index, &value)) = rewards.iter().enumerate().find(|(_, r)| !r.is_finite()) {
         return Err(GrpoError::NonFiniteReward { index, value });
@@ -82,7 +89,10 @@ pub fn compute_advantages(rewards: &[f32], group_size: usize, scale: ScaleReward
     Ok(Advantages {
         values,
         group_std: group_std.iter().map(|&s| s as f32).collect(),
-        equal_groups: groups.iter().map(|g| g.iter().all(|&r| r == g[0])).collect(),
+        equal_groups: groups
+            .iter()
+            .map(|g| g.iter().all(|&r| r == g[0]))
+            .collect(),
         group_size,
     })
 }

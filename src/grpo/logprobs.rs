@@ -10,7 +10,11 @@ use mlx_rs::{stop_gradient, Array, Dtype};
 
 /// Per-token log-probs `[N, T]` of integer `tokens` `[N, T]` under `logits` `[N, T, V]`
 /// divided by `temperature` (use the sampling temperature so ratios match the sampler).
-pub fn token_log_probs(logits: &Array, tokens: &Array, temperature: f32) -> Result<Array, Exception> {
+pub fn token_log_probs(
+    logits: &Array,
+    tokens: &Array,
+    temperature: f32,
+) -> Result<Array, Exception> {
     let (scaled, normalizer) = scaled_logits(logits, temperature)?;
     gather(&scaled, &normalizer, tokens)
 }

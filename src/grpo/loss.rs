@@ -137,14 +137,22 @@ impl LossOutput {
     /// `value_and_grad` closure returns (element 0 is differentiated).
     pub fn into_arrays(self) -> Vec<Array> {
         let m = self.metrics;
-        let mut out = vec![self.loss, m.clip_low, m.clip_high, m.clip_region, m.ratio_mean];
+        let mut out = vec![
+            self.loss,
+            m.clip_low,
+            m.clip_high,
+            m.clip_region,
+            m.ratio_mean,
+        ];
         out.extend(m.kl_mean);
         out
     }
 
     /// Reads back what [`LossOutput::into_arrays`] produced; `None` if too few arrays.
     pub fn from_arrays(arrays: &[Array]) -> Option<LossOutput> {
-        let [loss, clip_low, clip_high, clip_region, ratio_mean, rest @ ..] = arrays else { return None };
+        let [loss, clip_low, clip_high, clip_region, ratio_mean, rest @ ..] = arrays else {
+            return None;
+        };
         Some(LossOutput {
             loss: loss.clone(),
             metrics: LossMetrics {
@@ -188,18 +196,24 @@ pub fn grpo_loss(config: &LossConfig, inputs: &LossInputs) -> Result<LossOutput,
     let tokens_per_seq = mask.sum_axis(-1, true)?;
     let log_weight = match config.importance_sampling {
         ImportanceSampling::Token => log_ratio,
-        ImportanceSampling::Sequence => {
-            log_ratio.multiply(mask)?.sum_axis(-1, true)?.divide(maximum(&tokens_per_seq, &one)?)?
-        }
+        ImportanceSampling::Sequence => log_ratio
+            .multiply(mask)?
+            .sum_axis(-1, true)?
+            .divide(maximum(&tokens_per_seq, &one)?)?,
     };
     let ratio = log_weight.exp()?;
-    let clipped = clip(&ratio, (1.0 - config.epsilon_low, 1.0 + config.epsilon_high))?;
+    let clipped = clip(
+        &ratio,
+        (1.0 - config.epsilon_low, 1.0 + config.epsilon_high),
+    )?;
     let advantages = inputs.advantages.expand_dims(-1)?;
     let surrogate = minimum(ratio.multiply(&advantages)?, clipped.multiply(&advantages)?)?;
     let mut per_token = surrogate.negative()?;
 
     let kl = if config.beta != 0.0 {
-        let ref_logp = inputs.ref_logp.ok_or_else(|| Exception::custom("beta != 0 needs reference log-probs"))?;
+        let ref_logp = inputs
+            .ref_logp
+            .ok_or_else(|| Exception::custom("beta != 0 needs reference log-probs"))?;
         let diff = select(&counted, ref_logp.subtract(inputs.logp)?, &zero)?;
         let kl = diff.exp()?.subtract(&diff)?.subtract(&one)?;
         per_token = per_token.add(kl.multiply(Array::from_f32(config.beta))?)?;
@@ -212,13 +226,28 @@ pub fn grpo_loss(config: &LossConfig, inputs: &LossInputs) -> Result<LossOutput,
     let masked = per_token.multiply(mask)?;
     let n = mask.dim(0) as f32;
     let loss = match config.loss_type {
-        LossType::Grpo => masked.sum_axis(-1, true)?.divide(maximum(&tokens_per_seq, &one)?)?.mean(false)?,
-        LossType::Bnpo => masked.sum(false)?.divide(maximum(mask.sum(false)?, &one)?)?,
-        LossType::DrGrpo => masked.sum(false)?.divide(Array::from_f32(n * config.max_completion_length as f32))?,
-        LossType::Dapo => masked.sum(false)?.divide(Array::from_f32(inputs.batch_tokens.max(1.0)))?,
+        LossType::Grpo => masked
+            .sum_axis(-1, true)?
+            .divide(maximum(&tokens_per_seq, &one)?)?
+            .mean(false)?,
+        LossType::Bnpo => masked
+            .sum(false)?
+            .divide(maximum(mask.sum(false)?, &one)?)?,
+        LossType::DrGrpo => masked
+            .sum(false)?
+            .divide(Array::from_f32(n * config.max_completion_length as f32))?,
+        LossType::Dapo => masked
+            .sum(false)?
+            .divide(Array::from_f32(inputs.batch_tokens.max(1.0)))?,
     };
 
-    let metrics = metrics(config, &stop_gradient(&ratio)?, &advantages, mask, kl.as_ref())?;
+    let metrics = metrics(
+        config,
+        &stop_gradient(&ratio)?,
+        &advantages,
+        mask,
+        kl.as_ref(),
+    )?;
     Ok(LossOutput { loss, metrics })
 }
 
@@ -230,12 +259,19 @@ fn metrics(
     kl: Option<&Array>,
 ) -> Result<LossMetrics, Exception> {
     let zero = Array::from_f32(0.0);
-    let low = ratio.lt(Array::from_f32(1.0 - config.epsilon_low))?.logical_and(advantages.lt(&zero)?)?;
-    let high = ratio.gt(Array::from_f32(1.0 + config.epsilon_high))?.logical_and(advantages.gt(&zero)?)?;
+    let low = ratio
+        .lt(Array::from_f32(1.0 - config.epsilon_low))?
+        .logical_and(advantages.lt(&zero)?)?;
+    let high = ratio
+        .gt(Array::from_f32(1.0 + config.epsilon_high))?
+        .logical_and(advantages.gt(&zero)?)?;
     let region = low.logical_or(&high)?;
     let tokens = maximum(mask.sum(false)?, Array::from_f32(1.0))?;
     let token_mean = |x: &Array| -> Result<Array, Exception> {
-        x.as_dtype(mlx_rs::Dtype::Float32)?.multiply(mask)?.sum(false)?.divide(&tokens)
+        x.as_dtype(mlx_rs::Dtype::Float32)?
+            .multiply(mask)?
+            .sum(false)?
+            .divide(&tokens)
     };
     // Ratios and clip flags are per sequence under GSPO, and then averaged over sequences.
     let ratio_average = |x: &Array| -> Result<Array, Exception> {

@@ -7,4 +7,7 @@ pub mod loss;
 
 pub use advantages::{compute_advantages, Advantages, ScaleRewards, ADVANTAGE_EPS};
 pub use logprobs::{token_log_probs, token_log_probs_with_entropy};
-pub use loss::{completion_mask, grpo_loss, ImportanceSampling, LossConfig, LossInputs, LossMetrics, LossOutput, LossStats, LossType};
+pub use loss::{
+    completion_mask, grpo_loss, ImportanceSampling, LossConfig, LossInputs, LossMetrics,
+    LossOutput, LossStats, LossType,
+};

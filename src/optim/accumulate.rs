@@ -57,7 +57,9 @@ impl GradAccumulator {
             GradReduction::Sum => Ok(sum),
             GradReduction::Mean => {
                 let scale = Array::from_f32(1.0 / count.max(1) as f32);
-                sum.into_iter().map(|(name, g)| Ok((name, g.multiply(scale.as_dtype(g.dtype())?)?))).collect()
+                sum.into_iter()
+                    .map(|(name, g)| Ok((name, g.multiply(scale.as_dtype(g.dtype())?)?)))
+                    .collect()
             }
         }
     }

@@ -57,13 +57,21 @@ impl AdamW {
 
     /// Applies one update to `model`'s parameters named in `gradients` and returns the
     /// learning rate it used. Gradients for names the model lacks are ignored (mlx-rs).
-    pub fn update<M: ModuleParameters>(&mut self, model: &mut M, gradients: &FlattenedModuleParam) -> Result<f64, Exception> {
+    pub fn update<M: ModuleParameters>(
+        &mut self,
+        model: &mut M,
+        gradients: &FlattenedModuleParam,
+    ) -> Result<f64, Exception> {
         let lr = self.schedule.lr(self.updates);
         let (lr_eff, eps_eff, wd_eff) = if self.bias_correction {
             let t = (self.updates + 1).min(i32::MAX as u64) as i32;
             let c1 = 1.0 - self.betas.0.powi(t);
             let c2_sqrt = (1.0 - self.betas.1.powi(t)).sqrt();
-            (lr * c2_sqrt / c1, self.eps * c2_sqrt, self.weight_decay * c1 / c2_sqrt)
+            (
+                lr * c2_sqrt / c1,
+                self.eps * c2_sqrt,
+                self.weight_decay * c1 / c2_sqrt,
+            )
         } else {
             (lr, self.eps, self.weight_decay)
         };

@@ -10,13 +10,19 @@ use mlx_rs::{Array, Dtype};
 /// Scales all gradients by `min(1, max_norm / (norm + 1e-6))`, where `norm` is the L2
 /// norm of all of them together (PyTorch's `clip_grad_norm_` rule). Returns the clipped
 /// gradients and the norm before clipping (a scalar f32 array).
-pub fn clip_grad_norm(gradients: &FlattenedModuleParam, max_norm: f32) -> Result<(FlattenedModuleParam, Array), Exception> {
+pub fn clip_grad_norm(
+    gradients: &FlattenedModuleParam,
+    max_norm: f32,
+) -> Result<(FlattenedModuleParam, Array), Exception> {
     let mut squares = Array::from_f32(0.0);
     for g in gradients.values() {
         squares = squares.add(g.as_dtype(Dtype::Float32)?.square()?.sum(false)?)?;
     }
     let norm = squares.sqrt()?;
-    let scale = minimum(Array::from_f32(max_norm).divide(norm.add(Array::from_f32(1e-6))?)?, Array::from_f32(1.0))?;
+    let scale = minimum(
+        Array::from_f32(max_norm).divide(norm.add(Array::from_f32(1e-6))?)?,
+        Array::from_f32(1.0),
+    )?;
     let clipped = gradients
         .iter()
         .map(|(name, g)| Ok((name.clone(), g.multiply(scale.as_dtype(g.dtype())?)?)))

@@ -23,7 +23,12 @@ pub(crate) struct DeError {
 
 impl DeError {
     fn new(message: String) -> Self {
-        DeError { message, missing_key: None, expected: None, located: None }
+        DeError {
+            message,
+            missing_key: None,
+            expected: None,
+            located: None,
+        }
     }
 
     /// Records the node's location and key path unless an inner node already did.
@@ -57,7 +62,9 @@ impl DeError {
     }
 
     pub fn into_diagnostic(self, fallback: &Loc) -> Diagnostic {
-        let (loc, path) = self.located.unwrap_or_else(|| (fallback.clone(), String::new()));
+        let (loc, path) = self
+            .located
+            .unwrap_or_else(|| (fallback.clone(), String::new()));
         loc.diagnostic(&path, self.message)
     }
 }
@@ -77,7 +84,11 @@ impl de::Error for DeError {
 
     fn invalid_type(unexp: de::Unexpected, exp: &dyn de::Expected) -> Self {
         let expected = plain_expected(&exp.to_string());
-        DeError { message: format!("expected {expected}, found {unexp}"), expected: Some(expected), ..DeError::new(String::new()) }
+        DeError {
+            message: format!("expected {expected}, found {unexp}"),
+            expected: Some(expected),
+            ..DeError::new(String::new())
+        }
     }
 
     fn invalid_value(unexp: de::Unexpected, exp: &dyn de::Expected) -> Self {
@@ -98,12 +109,19 @@ impl de::Error for DeError {
 
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
         let hint = did_you_mean(field, expected);
-        let hint = if hint.is_empty() { format!(" (valid keys: {})", list(expected)) } else { hint };
+        let hint = if hint.is_empty() {
+            format!(" (valid keys: {})", list(expected))
+        } else {
+            hint
+        };
         DeError::new(format!("unknown key `{field}`{hint}"))
     }
 
     fn missing_field(field: &'static str) -> Self {
-        DeError { missing_key: Some(field), ..DeError::new(format!("missing required key `{field}`")) }
+        DeError {
+            missing_key: Some(field),
+            ..DeError::new(format!("missing required key `{field}`"))
+        }
     }
 
     fn duplicate_field(field: &'static str) -> Self {
@@ -122,7 +140,11 @@ fn plain_expected(serde_name: &str) -> String {
 }
 
 fn list(names: &[&str]) -> String {
-    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// "; did you mean `x`?" for the closest candidate within a small edit distance.
@@ -153,7 +175,11 @@ pub(crate) struct NodeDe<'a> {
 
 impl NodeDe<'_> {
     fn type_error(&self, expected: &str) -> DeError {
-        DeError::new(format!("expected {expected}, found {}", self.node.describe())).at(self.node, &self.path)
+        DeError::new(format!(
+            "expected {expected}, found {}",
+            self.node.describe()
+        ))
+        .at(self.node, &self.path)
     }
 
     fn is_null(&self) -> bool {
@@ -174,8 +200,15 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
                 Resolved::Float(f) => visitor.visit_f64(f),
                 Resolved::Str(s) => visitor.visit_str(s),
             },
-            Value::Seq(items) => visitor.visit_seq(SeqDe { items: items.iter().enumerate(), path: &self.path }),
-            Value::Map(entries) => visitor.visit_map(MapDe { entries: entries.iter(), value: None, path: &self.path }),
+            Value::Seq(items) => visitor.visit_seq(SeqDe {
+                items: items.iter().enumerate(),
+                path: &self.path,
+            }),
+            Value::Map(entries) => visitor.visit_map(MapDe {
+                entries: entries.iter(),
+                value: None,
+                path: &self.path,
+            }),
         };
         result.map_err(|e| e.at(self.node, &self.path))
     }
@@ -196,7 +229,11 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
         }
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, DeError> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
         match &self.node.value {
             Value::Seq(items) if items.len() == len => self.deserialize_any(visitor),
             _ => Err(self.type_error(&format!("a list of {len} items"))),
@@ -208,7 +245,11 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
             Value::Map(_) => self.deserialize_any(visitor),
             // `section:` with nothing under it reads as an empty section, not a type error.
             _ if self.is_null() => visitor
-                .visit_map(MapDe { entries: [].iter(), value: None, path: &self.path })
+                .visit_map(MapDe {
+                    entries: [].iter(),
+                    value: None,
+                    path: &self.path,
+                })
                 .map_err(|e| e.at(self.node, &self.path)),
             _ => Err(self.type_error("a mapping of `key: value` lines")),
         }
@@ -230,16 +271,22 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
         visitor: V,
     ) -> Result<V::Value, DeError> {
         match &self.node.value {
-            Value::Scalar(s) if matches!(s.resolve(), Resolved::Str(_)) => {
-                visitor.visit_enum(UnitVariant { name: &s.text }).map_err(|e| e.at(self.node, &self.path))
-            }
+            Value::Scalar(s) if matches!(s.resolve(), Resolved::Str(_)) => visitor
+                .visit_enum(UnitVariant { name: &s.text })
+                .map_err(|e| e.at(self.node, &self.path)),
             _ => Err(self.type_error("a name")),
         }
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, DeError> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
         let (node, path) = (self.node, self.path.clone());
-        visitor.visit_newtype_struct(self).map_err(|e| e.at(node, &path))
+        visitor
+            .visit_newtype_struct(self)
+            .map_err(|e| e.at(node, &path))
     }
 
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
@@ -260,9 +307,17 @@ struct SeqDe<'a, 'p> {
 impl<'de> de::SeqAccess<'de> for SeqDe<'_, '_> {
     type Error = DeError;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, DeError> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, DeError> {
         match self.items.next() {
-            Some((i, node)) => seed.deserialize(NodeDe { node, path: join(self.path, &i.to_string()) }).map(Some),
+            Some((i, node)) => seed
+                .deserialize(NodeDe {
+                    node,
+                    path: join(self.path, &i.to_string()),
+                })
+                .map(Some),
             None => Ok(None),
         }
     }
@@ -281,17 +336,31 @@ struct MapDe<'a, 'p> {
 impl<'de> de::MapAccess<'de> for MapDe<'_, '_> {
     type Error = DeError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
-        let Some(entry) = self.entries.next() else { return Ok(None) };
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
+        let Some(entry) = self.entries.next() else {
+            return Ok(None);
+        };
         self.value = Some(entry);
         let key: de::value::StrDeserializer<'_, DeError> = entry.key.as_str().into_deserializer();
-        seed.deserialize(key).map(Some).map_err(|e| e.at_loc(&entry.key_loc, &join(self.path, &entry.key), None))
+        seed.deserialize(key)
+            .map(Some)
+            .map_err(|e| e.at_loc(&entry.key_loc, &join(self.path, &entry.key), None))
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
-        let entry = self.value.take().ok_or_else(|| DeError::new("a value was read before its key".into()))?;
+        let entry = self
+            .value
+            .take()
+            .ok_or_else(|| DeError::new("a value was read before its key".into()))?;
         let path = join(self.path, &entry.key);
-        seed.deserialize(NodeDe { node: &entry.value, path: path.clone() }).map_err(|e| e.at_section_key(&entry.key_loc, &path))
+        seed.deserialize(NodeDe {
+            node: &entry.value,
+            path: path.clone(),
+        })
+        .map_err(|e| e.at_section_key(&entry.key_loc, &path))
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -322,14 +391,27 @@ impl<'de> de::VariantAccess<'de> for UnitVariant<'_> {
     }
 
     fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, _seed: T) -> Result<T::Value, DeError> {
-        Err(DeError::new(format!("`{}` needs settings, not a plain name", self.name)))
+        Err(DeError::new(format!(
+            "`{}` needs settings, not a plain name",
+            self.name
+        )))
     }
 
     fn tuple_variant<V: Visitor<'de>>(self, _len: usize, _visitor: V) -> Result<V::Value, DeError> {
-        Err(DeError::new(format!("`{}` needs settings, not a plain name", self.name)))
+        Err(DeError::new(format!(
+            "`{}` needs settings, not a plain name",
+            self.name
+        )))
     }
 
-    fn struct_variant<V: Visitor<'de>>(self, _fields: &'static [&'static str], _visitor: V) -> Result<V::Value, DeError> {
-        Err(DeError::new(format!("`{}` needs settings, not a plain name", self.name)))
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        _fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, DeError> {
+        Err(DeError::new(format!(
+            "`{}` needs settings, not a plain name",
+            self.name
+        )))
     }
 }

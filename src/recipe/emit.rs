@@ -60,9 +60,15 @@ fn inline(value: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => number_text(n),
         Value::String(s) => scalar_text(s),
-        Value::Array(items) => format!("[{}]", items.iter().map(inline).collect::<Vec<_>>().join(", ")),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(inline).collect::<Vec<_>>().join(", ")
+        ),
         Value::Object(map) => {
-            let entries: Vec<String> = map.iter().map(|(k, v)| format!("{}: {}", scalar_text(k), inline(v))).collect();
+            let entries: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{}: {}", scalar_text(k), inline(v)))
+                .collect();
             format!("{{{}}}", entries.join(", "))
         }
     }
@@ -89,7 +95,9 @@ fn number_text(n: &Number) -> String {
 
 /// A string as a plain scalar when that reads back as the same string, else quoted.
 fn scalar_text(s: &str) -> String {
-    let safe_chars = s.chars().all(|c| c.is_ascii_alphanumeric() || "_-./".contains(c));
+    let safe_chars = s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_-./".contains(c));
     let safe_start = s.starts_with(|c: char| c.is_ascii_alphanumeric() || "_./".contains(c));
     if safe_chars && safe_start && matches!(resolve_plain(s), Resolved::Str(_)) {
         s.to_string()

@@ -19,8 +19,8 @@ use std::rc::Rc;
 use serde::Deserialize;
 
 pub use schema::{
-    DataConfig, EvalConfig, GrpoConfig, LoraConfig, ModelConfig, OptimizerConfig, QuantizeConfig, Recipe,
-    RewardConfig, SamplingConfig,
+    DataConfig, EvalConfig, GrpoConfig, LoraConfig, ModelConfig, OptimizerConfig, QuantizeConfig,
+    Recipe, RewardConfig, SamplingConfig,
 };
 
 use crate::error::RecipeError;
@@ -57,24 +57,42 @@ impl fmt::Display for Diagnostic {
 impl Recipe {
     /// Reads a recipe file, applies `--set` overrides in order, and validates it.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Recipe, RecipeError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| RecipeError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| RecipeError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Recipe::parse(&text, &path.display().to_string(), overrides)
     }
 
     /// Parses recipe text; `origin` names it in diagnostics (usually the file path).
     pub fn parse(text: &str, origin: &str, overrides: &[String]) -> Result<Recipe, RecipeError> {
         let origin: Rc<str> = Rc::from(origin);
-        let start = Loc { origin: origin.clone(), position: Some((1, 1)) };
-        let mut root = yaml::parse(text, &origin)?.unwrap_or_else(|| Node::empty_map(start.clone()));
+        let start = Loc {
+            origin: origin.clone(),
+            position: Some((1, 1)),
+        };
+        let mut root =
+            yaml::parse(text, &origin)?.unwrap_or_else(|| Node::empty_map(start.clone()));
         if !matches!(root.value, yaml::Value::Map(_)) {
-            return Err(root.loc.diagnostic("", format!("a recipe is a mapping of sections, found {}", root.describe())).into());
+            return Err(root
+                .loc
+                .diagnostic(
+                    "",
+                    format!(
+                        "a recipe is a mapping of sections, found {}",
+                        root.describe()
+                    ),
+                )
+                .into());
         }
         for arg in overrides {
             overrides::apply(&mut root, arg)?;
         }
-        let recipe = Recipe::deserialize(de::NodeDe { node: &root, path: String::new() })
-            .map_err(|e| e.into_diagnostic(&start))?;
+        let recipe = Recipe::deserialize(de::NodeDe {
+            node: &root,
+            path: String::new(),
+        })
+        .map_err(|e| e.into_diagnostic(&start))?;
         let problems: Vec<Diagnostic> = validate::validate(&recipe)
             .into_iter()
             .map(|(path, message)| locate(&root, &path, &start).diagnostic(&path, message))
@@ -90,15 +108,23 @@ impl Recipe {
     pub fn to_yaml(&self) -> Result<String, RecipeError> {
         match serde_json::to_value(self) {
             Ok(serde_json::Value::Object(map)) => Ok(emit::to_yaml(&map)),
-            Ok(_) => Err(RecipeError::Serialize("the recipe did not serialize to a mapping".into())),
+            Ok(_) => Err(RecipeError::Serialize(
+                "the recipe did not serialize to a mapping".into(),
+            )),
             Err(e) => Err(RecipeError::Serialize(e.to_string())),
         }
     }
 
     /// Writes [`Recipe::to_yaml`] to `path` atomically (a temporary file, then a rename).
     pub fn save(&self, path: &Path) -> Result<(), RecipeError> {
-        let text = format!("# Resolved recipe (all defaults filled in), written by lora-grpo.\n{}", self.to_yaml()?);
-        let write_error = |source| RecipeError::Write { path: path.to_path_buf(), source };
+        let text = format!(
+            "# Resolved recipe (all defaults filled in), written by lora-grpo.\n{}",
+            self.to_yaml()?
+        );
+        let write_error = |source| RecipeError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
         let tmp = path.with_extension("yaml.tmp");
         std::fs::write(&tmp, text).map_err(write_error)?;
         std::fs::rename(&tmp, path).map_err(write_error)
@@ -112,8 +138,15 @@ fn locate(root: &Node, path: &str, start: &Loc) -> Loc {
     let mut ancestor = start;
     for segment in path.split('.') {
         let child = match &node.value {
-            yaml::Value::Map(entries) => entries.iter().find(|e| e.key == segment).map(|e| (&e.key_loc, &e.value)),
-            yaml::Value::Seq(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)).map(|n| (&n.loc, n)),
+            yaml::Value::Map(entries) => entries
+                .iter()
+                .find(|e| e.key == segment)
+                .map(|e| (&e.key_loc, &e.value)),
+            yaml::Value::Seq(items) => segment
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| items.get(i))
+                .map(|n| (&n.loc, n)),
             yaml::Value::Scalar(_) => None,
         };
         match child {

@@ -11,7 +11,10 @@ use super::Diagnostic;
 /// Applies one `key.path=value` argument to the document.
 pub(crate) fn apply(root: &mut Node, arg: &str) -> Result<(), Diagnostic> {
     let origin: Rc<str> = Rc::from(format!("--set {arg}"));
-    let loc = Loc { origin: origin.clone(), position: None };
+    let loc = Loc {
+        origin: origin.clone(),
+        position: None,
+    };
     let Some((path, text)) = arg.split_once('=') else {
         return Err(loc.diagnostic("", "expected `key.path=value`"));
     };
@@ -23,7 +26,13 @@ pub(crate) fn apply(root: &mut Node, arg: &str) -> Result<(), Diagnostic> {
     let mut value = match yaml::parse(text, &origin)? {
         Some(node) => node,
         // `key=` sets null, like an empty YAML value.
-        None => Node { value: Value::Scalar(Scalar { text: String::new(), plain: true }), loc: loc.clone() },
+        None => Node {
+            value: Value::Scalar(Scalar {
+                text: String::new(),
+                plain: true,
+            }),
+            loc: loc.clone(),
+        },
     };
     forget_positions(&mut value, &loc);
     graft(root, &segments, value, &loc, "")
@@ -42,7 +51,13 @@ fn forget_positions(node: &mut Node, loc: &Loc) {
     }
 }
 
-fn graft(node: &mut Node, segments: &[&str], value: Node, loc: &Loc, path: &str) -> Result<(), Diagnostic> {
+fn graft(
+    node: &mut Node,
+    segments: &[&str],
+    value: Node,
+    loc: &Loc,
+    path: &str,
+) -> Result<(), Diagnostic> {
     let Some((first, rest)) = segments.split_first() else {
         *node = value;
         return Ok(());
@@ -50,7 +65,8 @@ fn graft(node: &mut Node, segments: &[&str], value: Node, loc: &Loc, path: &str)
     let here = join(path, first);
     // A key that is absent or null becomes a section, so `--set eval.every=5` works on a
     // recipe without an `eval:` block.
-    if matches!(&node.value, Value::Scalar(s) if s.plain && yaml::resolve_plain(&s.text) == yaml::Resolved::Null) {
+    if matches!(&node.value, Value::Scalar(s) if s.plain && yaml::resolve_plain(&s.text) == yaml::Resolved::Null)
+    {
         node.value = Value::Map(Vec::new());
     }
     let describe = node.describe();
@@ -59,8 +75,18 @@ fn graft(node: &mut Node, segments: &[&str], value: Node, loc: &Loc, path: &str)
             let index = match entries.iter().position(|e| e.key == *first) {
                 Some(i) => i,
                 None => {
-                    let empty = Node { value: Value::Scalar(Scalar { text: String::new(), plain: true }), loc: loc.clone() };
-                    entries.push(Entry { key: first.to_string(), key_loc: loc.clone(), value: empty });
+                    let empty = Node {
+                        value: Value::Scalar(Scalar {
+                            text: String::new(),
+                            plain: true,
+                        }),
+                        loc: loc.clone(),
+                    };
+                    entries.push(Entry {
+                        key: first.to_string(),
+                        key_loc: loc.clone(),
+                        value: empty,
+                    });
                     entries.len() - 1
                 }
             };
@@ -68,16 +94,26 @@ fn graft(node: &mut Node, segments: &[&str], value: Node, loc: &Loc, path: &str)
         }
         Value::Seq(items) => {
             let len = items.len();
-            let item = first.parse::<usize>().ok().and_then(|i| items.get_mut(i)).ok_or_else(|| {
-                let message = match len {
-                    0 => format!("`{path}` is an empty list"),
-                    1 => format!("`{path}` has 1 item; the only index is 0"),
-                    _ => format!("`{path}` has {len} items; expected an index from 0 to {}", len - 1),
-                };
-                loc.diagnostic(&here, message)
-            })?;
+            let item = first
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| items.get_mut(i))
+                .ok_or_else(|| {
+                    let message = match len {
+                        0 => format!("`{path}` is an empty list"),
+                        1 => format!("`{path}` has 1 item; the only index is 0"),
+                        _ => format!(
+                            "`{path}` has {len} items; expected an index from 0 to {}",
+                            len - 1
+                        ),
+                    };
+                    loc.diagnostic(&here, message)
+                })?;
             graft(item, rest, value, loc, &here)
         }
-        Value::Scalar(_) => Err(loc.diagnostic(&here, format!("`{path}` is {describe}, not a section with keys"))),
+        Value::Scalar(_) => Err(loc.diagnostic(
+            &here,
+            format!("`{path}` is {describe}, not a section with keys"),
+        )),
     }
 }

@@ -116,7 +116,13 @@ pub struct LoraConfig {
 
 impl Default for LoraConfig {
     fn default() -> Self {
-        LoraConfig { num_layers: 16, rank: 8, scale: 20.0, dropout: 0.0, keys: None }
+        LoraConfig {
+            num_layers: 16,
+            rank: 8,
+            scale: 20.0,
+            dropout: 0.0,
+            keys: None,
+        }
     }
 }
 
@@ -218,7 +224,13 @@ pub struct SamplingConfig {
 
 impl Default for SamplingConfig {
     fn default() -> Self {
-        SamplingConfig { temperature: 1.0, top_p: 1.0, top_k: 0, min_p: 0.0, stop: Vec::new() }
+        SamplingConfig {
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: 0,
+            min_p: 0.0,
+            stop: Vec::new(),
+        }
     }
 }
 
@@ -338,6 +350,10 @@ pub struct EvalConfig {
 
 impl Default for EvalConfig {
     fn default() -> Self {
-        EvalConfig { every: 0, num_samples: 64, greedy: true }
+        EvalConfig {
+            every: 0,
+            num_samples: 64,
+            greedy: true,
+        }
     }
 }

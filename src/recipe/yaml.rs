@@ -19,7 +19,10 @@ pub(crate) struct Loc {
 impl Loc {
     fn at(origin: &Rc<str>, span: &Span) -> Loc {
         // saphyr counts lines from 1 and columns from 0; editors count both from 1.
-        Loc { origin: origin.clone(), position: Some((span.start.line(), span.start.col() + 1)) }
+        Loc {
+            origin: origin.clone(),
+            position: Some((span.start.line(), span.start.col() + 1)),
+        }
     }
 
     /// A diagnostic at this location about the key at `path`.
@@ -148,7 +151,10 @@ fn is_core_float(t: &str) -> bool {
 impl Node {
     /// An empty mapping, used when a file holds no document at all.
     pub fn empty_map(loc: Loc) -> Node {
-        Node { value: Value::Map(Vec::new()), loc }
+        Node {
+            value: Value::Map(Vec::new()),
+            loc,
+        }
     }
 
     /// A short description for "found ..." in type errors.
@@ -171,7 +177,11 @@ impl Node {
 /// Parses one YAML document. `Ok(None)` means the text holds no document (empty or
 /// comments only).
 pub(crate) fn parse(text: &str, origin: &Rc<str>) -> Result<Option<Node>, Diagnostic> {
-    let mut builder = Builder { parser: Parser::new_from_str(text), origin, anchors: HashMap::new() };
+    let mut builder = Builder {
+        parser: Parser::new_from_str(text),
+        origin,
+        anchors: HashMap::new(),
+    };
     builder.document()
 }
 
@@ -202,7 +212,10 @@ impl<'a> Builder<'a, '_> {
     fn error_at(&self, span: Option<&Span>, message: &str) -> Diagnostic {
         let loc = match span {
             Some(span) => Loc::at(self.origin, span),
-            None => Loc { origin: self.origin.clone(), position: None },
+            None => Loc {
+                origin: self.origin.clone(),
+                position: None,
+            },
         };
         loc.diagnostic("", message)
     }
@@ -215,7 +228,10 @@ impl<'a> Builder<'a, '_> {
                 Event::StreamStart | Event::DocumentEnd | Event::Nothing => {}
                 Event::StreamEnd => return Ok(root),
                 Event::DocumentStart(_) if root.is_some() => {
-                    return Err(self.error_at(Some(&span), "a recipe holds one YAML document, found a second `---`"));
+                    return Err(self.error_at(
+                        Some(&span),
+                        "a recipe holds one YAML document, found a second `---`",
+                    ));
                 }
                 Event::DocumentStart(_) => {
                     let (event, span) = self.next()?;
@@ -232,7 +248,16 @@ impl<'a> Builder<'a, '_> {
             Event::Scalar(text, style, anchor, tag) => {
                 let forced_string = self.check_tag(tag.as_deref(), &span)?;
                 let plain = style == ScalarStyle::Plain && !forced_string;
-                (Node { value: Value::Scalar(Scalar { text: text.into_owned(), plain }), loc }, anchor)
+                (
+                    Node {
+                        value: Value::Scalar(Scalar {
+                            text: text.into_owned(),
+                            plain,
+                        }),
+                        loc,
+                    },
+                    anchor,
+                )
             }
             Event::SequenceStart(anchor, tag) => {
                 self.check_tag(tag.as_deref(), &span)?;
@@ -244,15 +269,28 @@ impl<'a> Builder<'a, '_> {
                     }
                     items.push(self.node(event, span)?);
                 }
-                (Node { value: Value::Seq(items), loc }, anchor)
+                (
+                    Node {
+                        value: Value::Seq(items),
+                        loc,
+                    },
+                    anchor,
+                )
             }
             Event::MappingStart(anchor, tag) => {
                 self.check_tag(tag.as_deref(), &span)?;
-                (Node { value: Value::Map(self.entries()?), loc }, anchor)
+                (
+                    Node {
+                        value: Value::Map(self.entries()?),
+                        loc,
+                    },
+                    anchor,
+                )
             }
             Event::Alias(id) => {
                 let target = self.anchors.get(&id).cloned();
-                return target.ok_or_else(|| self.error_at(Some(&span), "alias to an unknown anchor"));
+                return target
+                    .ok_or_else(|| self.error_at(Some(&span), "alias to an unknown anchor"));
             }
             _ => return Err(self.error_at(Some(&span), "invalid YAML: unexpected event")),
         };
@@ -274,12 +312,19 @@ impl<'a> Builder<'a, '_> {
             };
             let key_loc = Loc::at(self.origin, &span);
             if let Some(first) = entries.iter().find(|e| e.key == key) {
-                let line = first.key_loc.position.map_or(String::new(), |p| format!(" (first on line {})", p.0));
+                let line = first
+                    .key_loc
+                    .position
+                    .map_or(String::new(), |p| format!(" (first on line {})", p.0));
                 return Err(key_loc.diagnostic(&key, format!("key `{key}` given twice{line}")));
             }
             let (event, span) = self.next()?;
             let value = self.node(event, span)?;
-            entries.push(Entry { key, key_loc, value });
+            entries.push(Entry {
+                key,
+                key_loc,
+                value,
+            });
         }
     }
 
