@@ -466,6 +466,38 @@ fn kl_without_reference_log_probs_is_an_error() {
 }
 
 #[test]
+fn mismatched_shapes_are_refused_instead_of_broadcast() {
+    let b = hand_batch();
+    let (logp, mask) = (array(&b.logp), array(&b.mask));
+    let row_mask = array(&b.mask[..1]);
+    let adv = Array::from_slice(&[1.0f32, -2.0], &[2]);
+    let adv_column = Array::from_slice(&[1.0f32, -2.0], &[2, 1]);
+    let cfg = config(LossType::Grpo, ImportanceSampling::Token, 0.0);
+    let run = |mask: &Array, advantages: &Array| {
+        let inputs = LossInputs {
+            logp: &logp,
+            logp_old: &logp,
+            ref_logp: None,
+            mask,
+            advantages,
+            batch_tokens: 5.0,
+        };
+        grpo_loss(&cfg, &inputs).err().map(|e| e.to_string())
+    };
+    assert_eq!(run(&mask, &adv), None);
+    let err = run(&row_mask, &adv).unwrap();
+    assert!(
+        err.contains("`logp` has shape [2, 3], the mask [1, 3]"),
+        "{err}"
+    );
+    let err = run(&mask, &adv_column).unwrap();
+    assert!(
+        err.contains("advantages have shape [2, 1], expected [2]"),
+        "{err}"
+    );
+}
+
+#[test]
 fn completion_mask_covers_each_completions_tokens() {
     let m = completion_mask(&[3, 0, 5, 1], 4);
     assert_eq!(m.shape(), &[4, 4]);

@@ -425,6 +425,20 @@ fn override_errors_name_the_argument_and_key() {
     );
     assert_eq!(one("grpo.group_size=1").0, "grpo.group_size");
     assert_eq!(
+        one("lora.rank=-1"),
+        (
+            "lora.rank".to_string(),
+            "expected a whole number (0 or more), found integer `-1`".to_string()
+        )
+    );
+    assert_eq!(
+        one("lora.keys=self_attn.q_proj"),
+        (
+            "lora.keys".to_string(),
+            "expected a list, found string \"self_attn.q_proj\"".to_string()
+        )
+    );
+    assert_eq!(
         one("rewards.3.weight=2"),
         (
             "rewards.3".to_string(),

@@ -187,6 +187,7 @@ impl LossOutput {
 ///
 /// Fails if `beta != 0` and `ref_logp` is missing, or on shape mismatches.
 pub fn grpo_loss(config: &LossConfig, inputs: &LossInputs) -> Result<LossOutput, Exception> {
+    check_shapes(inputs)?;
     let mask = inputs.mask;
     let counted = mask.gt(Array::from_f32(0.0))?;
     let zero = Array::from_f32(0.0);
@@ -249,6 +250,34 @@ pub fn grpo_loss(config: &LossConfig, inputs: &LossInputs) -> Result<LossOutput,
         kl.as_ref(),
     )?;
     Ok(LossOutput { loss, metrics })
+}
+
+/// MLX would broadcast a `[1, T]` mask or a `[N, 1]` advantage silently; refuse instead.
+fn check_shapes(inputs: &LossInputs) -> Result<(), Exception> {
+    let shape = inputs.mask.shape();
+    let named = [
+        ("logp", Some(inputs.logp)),
+        ("logp_old", Some(inputs.logp_old)),
+        ("ref_logp", inputs.ref_logp),
+    ];
+    for (name, array) in named {
+        if let Some(array) = array {
+            if shape.len() != 2 || array.shape() != shape {
+                return Err(Exception::custom(format!(
+                    "grpo_loss: `{name}` has shape {:?}, the mask {shape:?}; both must be [N, T]",
+                    array.shape()
+                )));
+            }
+        }
+    }
+    if inputs.advantages.shape() != &shape[..1] {
+        return Err(Exception::custom(format!(
+            "grpo_loss: advantages have shape {:?}, expected [{}]",
+            inputs.advantages.shape(),
+            shape[0]
+        )));
+    }
+    Ok(())
 }
 
 fn metrics(

@@ -92,7 +92,10 @@ impl de::Error for DeError {
     }
 
     fn invalid_value(unexp: de::Unexpected, exp: &dyn de::Expected) -> Self {
-        DeError::new(format!("expected {exp}, found {unexp}"))
+        DeError::new(format!(
+            "expected {}, found {unexp}",
+            plain_expected(&exp.to_string())
+        ))
     }
 
     fn invalid_length(len: usize, exp: &dyn de::Expected) -> Self {
@@ -148,7 +151,7 @@ fn list(names: &[&str]) -> String {
 }
 
 /// "; did you mean `x`?" for the closest candidate within a small edit distance.
-pub(crate) fn did_you_mean(given: &str, candidates: &[&str]) -> String {
+fn did_you_mean(given: &str, candidates: &[&str]) -> String {
     // A third of the word may be wrong (at least one edit), as in most CLI suggesters.
     let limit = 1 + given.chars().count() / 3;
     candidates
