@@ -350,6 +350,22 @@ fn syntax_error_and_duplicate_key_have_positions() {
 }
 
 #[test]
+fn a_recipe_must_be_a_mapping() {
+    let err = |text: &str| match Recipe::parse(text, "inline.yaml", &[]) {
+        Err(RecipeError::Invalid(d)) => d[0].to_string(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        err("- model\n- data\n"),
+        "inline.yaml:1:1: a recipe is a mapping of sections, found a list of 2 items"
+    );
+    assert_eq!(
+        err("# nothing here\n"),
+        "inline.yaml:1:1: `model`: missing required key `model`"
+    );
+}
+
+#[test]
 fn anchors_and_aliases_are_followed() {
     let r = load("anchors.yaml", &[]).unwrap();
     assert_eq!(

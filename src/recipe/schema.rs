@@ -161,7 +161,8 @@ pub struct GrpoConfig {
     pub filter_equal_reward_groups: bool,
     /// Longest completion in tokens; longer ones are truncated. Default: 256.
     pub max_completion_length: u32,
-    /// Micro-batches per optimizer update (B * G completions split evenly). Default: 1.
+    /// Micro-batches per optimizer update: the B * G completions are split into this many
+    /// parts (as evenly as possible), at most B * G. Default: 1.
     pub gradient_accumulation_steps: u32,
     /// Clip the global gradient norm to this value; none = no clipping. Default: 1.0.
     pub max_grad_norm: Option<f64>,
