@@ -250,6 +250,15 @@ fn kl_term_adds_beta_times_k3() {
         k3 / 5.0,
         "kl_mean",
     );
+    // The Vec a value_and_grad closure returns reads back into the same numbers.
+    let stats = out.stats().unwrap();
+    let arrays = out.into_arrays();
+    assert_eq!(arrays.len(), 6);
+    assert_eq!(
+        LossOutput::from_arrays(&arrays).unwrap().stats().unwrap(),
+        stats
+    );
+    assert!(LossOutput::from_arrays(&arrays[..4]).is_none());
     let out = hand_batch().run(&config(LossType::Bnpo, ImportanceSampling::Token, 0.1));
     assert_near(scalar(&out.loss), (4.2 + 0.1 * k3) / 5.0, "bnpo + kl");
 }
