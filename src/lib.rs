@@ -7,3 +7,6 @@ pub mod doctor;
 pub mod mlx_info;
 pub mod error;
 pub mod platform;
+pub mod grpo;
+pub mod optim;
+pub mod recipe;

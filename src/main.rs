@@ -21,6 +21,21 @@ struct Cli {
 enum Commands {
     /// Check the MLX installation: version, devices, and a small matmul + gradient test.
     Doctor,
+    /// Work with training recipes.
+    #[command(subcommand)]
+    Recipe(RecipeCommand),
+}
+
+#[derive(Subcommand)]
+enum RecipeCommand {
+    /// Validate a recipe without loading a model, and print it with every default filled in.
+    Check {
+        /// The recipe YAML file.
+        file: std::path::PathBuf,
+        /// Override a key, e.g. `--set grpo.epsilon=0.3` (repeatable; the value is YAML).
+        #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
+        set: Vec<String>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -32,6 +47,10 @@ fn main() -> Result<()> {
             if !report.passed() {
                 anyhow::bail!("doctor found a problem with MLX (see the checks above)");
             }
+        }
+        Commands::Recipe(RecipeCommand::Check { file, set }) => {
+            let recipe = lora_grpo::recipe::Recipe::load(&file, &set)?;
+            print!("{}", recipe.to_yaml()?);
         }
     }
     Ok(())
