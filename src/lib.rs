@@ -7,3 +7,5 @@ pub mod doctor;
 pub mod mlx_info;
 pub mod error;
 pub mod platform;
+pub mod atomic;
+pub mod lora;
