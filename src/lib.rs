@@ -10,3 +10,5 @@ pub mod platform;
 pub mod grpo;
 pub mod optim;
 pub mod recipe;
+pub mod atomic;
+pub mod lora;
