@@ -7,7 +7,6 @@ use lora_grpo_plugin::{Message, Prompt, Sample};
 use serde_json::{Map, Value};
 
 use super::ffi::{self, FreeBytes, Status};
-use super::library::{Loaded, VTable};
 use super::{CallStats, PluginInfo};
 use crate::error::PluginError;
 
@@ -40,13 +39,11 @@ unsafe impl Send for DatasetPlugin {}
 impl DatasetPlugin {
     /// Calls the plugin's `open` with `config_json` and `split`.
     pub(super) fn open(
-        loaded: Loaded,
+        info: PluginInfo,
+        vtable: &'static DatasetVTable,
         config_json: &str,
         split: &str,
     ) -> Result<Self, PluginError> {
-        let VTable::Dataset(vtable) = loaded.vtable else {
-            unreachable!("the host checks the kind before opening a dataset plugin")
-        };
         let mut instance = std::ptr::null_mut();
         // SAFETY: the header checks passed; both strings outlive the call.
         let status = unsafe {
@@ -61,7 +58,7 @@ impl DatasetPlugin {
         };
         match status {
             Status::Ok => Ok(DatasetPlugin {
-                info: loaded.info,
+                info,
                 split: split.to_owned(),
                 vtable,
                 instance,
@@ -69,11 +66,11 @@ impl DatasetPlugin {
                 finished: false,
             }),
             Status::Error { message, .. } => Err(PluginError::ConfigRejected {
-                plugin: loaded.info.name,
+                plugin: info.name,
                 call: "open",
                 message,
             }),
-            other => Err(other.into_error(&loaded.info.name, "open")),
+            other => Err(other.into_error(&info.name, "open")),
         }
     }
 

@@ -41,6 +41,34 @@ pub(super) struct Loaded {
     pub vtable: VTable,
 }
 
+impl Loaded {
+    /// The error for naming this plugin where a `expected` plugin is needed.
+    pub fn wrong_kind(&self, expected: PluginKind) -> PluginError {
+        PluginError::WrongKind {
+            name: self.info.name.clone(),
+            path: self.info.path.clone(),
+            expected,
+            found: self.info.kind,
+        }
+    }
+
+    /// The header and reward vtable, or `WrongKind`.
+    pub fn into_reward(self) -> Result<(PluginInfo, &'static RewardVTable), PluginError> {
+        match self.vtable {
+            VTable::Reward(vtable) => Ok((self.info, vtable)),
+            VTable::Dataset(_) => Err(self.wrong_kind(PluginKind::Reward)),
+        }
+    }
+
+    /// The header and dataset vtable, or `WrongKind`.
+    pub fn into_dataset(self) -> Result<(PluginInfo, &'static DatasetVTable), PluginError> {
+        match self.vtable {
+            VTable::Dataset(vtable) => Ok((self.info, vtable)),
+            VTable::Reward(_) => Err(self.wrong_kind(PluginKind::Dataset)),
+        }
+    }
+}
+
 /// The kind's function table.
 #[derive(Clone, Copy)]
 pub(super) enum VTable {
@@ -107,11 +135,11 @@ pub(super) fn open(path: &Path) -> Result<Loaded, PluginError> {
     // SAFETY: the header is at least as large as ours and lives as long as the library.
     let header: &'static PluginHeader = unsafe { &*header };
     let text = |s: StrRef, field: &str| {
-        // SAFETY: header strings point at static data of the library.
-        let bytes = unsafe { s.as_bytes() };
         if s.ptr.is_null() && s.len != 0 {
             return Err(bad(format!("`{field}` is null with length {}", s.len)));
         }
+        // SAFETY: header strings point at static data of the library.
+        let bytes = unsafe { s.as_bytes() };
         String::from_utf8(bytes.to_vec()).map_err(|_| bad(format!("`{field}` is not UTF-8")))
     };
     let name = text(header.name, "name")?;

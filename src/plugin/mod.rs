@@ -106,8 +106,10 @@ impl PluginHost {
         name_or_path: &str,
         config_json: &str,
     ) -> Result<RewardPlugin, PluginError> {
-        let loaded = self.find(name_or_path, PluginKind::Reward)?;
-        RewardPlugin::create(loaded, config_json)
+        let (info, vtable) = self
+            .find(name_or_path, Some(PluginKind::Reward))?
+            .into_reward()?;
+        RewardPlugin::create(info, vtable, config_json)
     }
 
     /// Loads a dataset plugin by name or path and opens `split` of the source that
@@ -118,8 +120,10 @@ impl PluginHost {
         config_json: &str,
         split: &str,
     ) -> Result<DatasetPlugin, PluginError> {
-        let loaded = self.find(name_or_path, PluginKind::Dataset)?;
-        DatasetPlugin::open(loaded, config_json, split)
+        let (info, vtable) = self
+            .find(name_or_path, Some(PluginKind::Dataset))?
+            .into_dataset()?;
+        DatasetPlugin::open(info, vtable, config_json, split)
     }
 
     /// The header of the plugin `name_or_path` names, which must be of `kind`.
@@ -128,20 +132,16 @@ impl PluginHost {
         name_or_path: &str,
         kind: PluginKind,
     ) -> Result<PluginInfo, PluginError> {
-        Ok(self.find(name_or_path, kind)?.info)
+        let loaded = self.find(name_or_path, Some(kind))?;
+        match loaded.info.kind == kind {
+            true => Ok(loaded.info),
+            false => Err(loaded.wrong_kind(kind)),
+        }
     }
 
     /// The header of the plugin `name_or_path` names, whatever its kind.
     pub fn info_any(&mut self, name_or_path: &str) -> Result<PluginInfo, PluginError> {
-        if is_path(name_or_path) {
-            return Ok(self.open(Path::new(name_or_path))?.info);
-        }
-        let found = self.by_name(name_or_path)?;
-        Ok(found
-            .into_iter()
-            .next()
-            .ok_or_else(|| self.not_found(name_or_path, None))?
-            .info)
+        Ok(self.find(name_or_path, None)?.info)
     }
 
     /// Every shared library in the search path: its header, or why it is not usable.
@@ -157,40 +157,35 @@ impl PluginHost {
             .collect()
     }
 
-    /// Resolves `name_or_path` to a loaded plugin of `kind`.
-    fn find(&mut self, name_or_path: &str, kind: PluginKind) -> Result<Loaded, PluginError> {
-        let loaded = if is_path(name_or_path) {
-            self.open(Path::new(name_or_path))?
-        } else {
-            let found = self.by_name(name_or_path)?;
-            match found.iter().find(|l| l.info.kind == kind) {
-                Some(loaded) => loaded.clone(),
-                None => found
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| self.not_found(name_or_path, Some(kind)))?,
-            }
-        };
-        if loaded.info.kind != kind {
-            return Err(PluginError::WrongKind {
-                name: loaded.info.name.clone(),
-                path: loaded.info.path.clone(),
-                expected: kind,
-                found: loaded.info.kind,
-            });
+    /// Resolves `name_or_path`; by name, a plugin of `kind` is preferred over one of
+    /// another kind (which the caller then reports as the wrong kind).
+    fn find(
+        &mut self,
+        name_or_path: &str,
+        kind: Option<PluginKind>,
+    ) -> Result<Loaded, PluginError> {
+        if is_path(name_or_path) {
+            return self.open(Path::new(name_or_path));
         }
-        Ok(loaded)
+        let found = self.by_name(name_or_path);
+        let preferred = found
+            .iter()
+            .position(|l| Some(l.info.kind) == kind)
+            .unwrap_or(0);
+        match found.into_iter().nth(preferred) {
+            Some(loaded) => Ok(loaded),
+            None => Err(self.not_found(name_or_path, kind)),
+        }
     }
 
     /// Every plugin called `name` in the search path, in priority order.
-    fn by_name(&mut self, name: &str) -> Result<Vec<Loaded>, PluginError> {
-        Ok(self
-            .search
+    fn by_name(&mut self, name: &str) -> Vec<Loaded> {
+        self.search
             .candidates()
             .into_iter()
             .filter_map(|path| self.open(&path).ok())
             .filter(|loaded| loaded.info.name == name)
-            .collect())
+            .collect()
     }
 
     fn not_found(&mut self, name: &str, kind: Option<PluginKind>) -> PluginError {

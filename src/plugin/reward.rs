@@ -6,7 +6,6 @@ use lora_grpo_plugin::abi::{OwnedScores, RewardBatch, RewardVTable, StrRef};
 use lora_grpo_plugin::RewardInput;
 
 use super::ffi::{self, Status};
-use super::library::{Loaded, VTable};
 use super::{CallStats, PluginInfo};
 use crate::error::PluginError;
 
@@ -35,10 +34,11 @@ unsafe impl Send for RewardPlugin {}
 
 impl RewardPlugin {
     /// Calls the plugin's `create` with `config_json`.
-    pub(super) fn create(loaded: Loaded, config_json: &str) -> Result<Self, PluginError> {
-        let VTable::Reward(vtable) = loaded.vtable else {
-            unreachable!("the host checks the kind before creating a reward plugin")
-        };
+    pub(super) fn create(
+        info: PluginInfo,
+        vtable: &'static RewardVTable,
+        config_json: &str,
+    ) -> Result<Self, PluginError> {
         let mut instance = std::ptr::null_mut();
         // SAFETY: the header checks passed; the config string outlives the call.
         let status = unsafe {
@@ -46,7 +46,7 @@ impl RewardPlugin {
                 (vtable.create)(StrRef::new(config_json), &mut instance, error)
             })
         };
-        let name = &loaded.info.name;
+        let name = &info.name;
         match status {
             Status::Ok => {}
             Status::Error { message, .. } => {
@@ -59,7 +59,7 @@ impl RewardPlugin {
             other => return Err(other.into_error(name, "create")),
         }
         Ok(RewardPlugin {
-            info: loaded.info,
+            info,
             vtable,
             instance,
             stats: CallStats::default(),
@@ -83,7 +83,8 @@ impl RewardPlugin {
 
     /// Scores `batch`: one finite value per input, in order. A plugin error, a panic
     /// inside the plugin, the wrong number of scores or a NaN/infinite score is an
-    /// error; the plugin stays usable afterwards.
+    /// error; the plugin stays usable afterwards. An empty batch gives no scores
+    /// without calling the plugin.
     pub fn score(&mut self, batch: &[RewardInput<'_>]) -> Result<Vec<f32>, PluginError> {
         if batch.is_empty() {
             return Ok(Vec::new());
