@@ -494,3 +494,48 @@ fn list_shows_plugins_and_unusable_libraries_but_skips_other_libraries() {
         .unwrap_err()
         .contains("plugin: ABI 2.0, SDK c-header"));
 }
+
+#[test]
+fn c_dataset_samples_are_decoded_and_malformed_ones_rejected() {
+    let lib = build::c_fixture("dataset.c", "c_dataset", &build::sdk_include(), &[]);
+    let mut host = host(&[]);
+    let err = host.load_dataset(path_str(&lib), "", "eval").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "plugin `c-samples` rejected its config (in `open`): the C dataset only has a train split"
+    );
+    let mut samples = host.load_dataset(path_str(&lib), "", "train").unwrap();
+    assert_eq!(samples.remaining().unwrap(), (3, Some(3)));
+    let first = samples.next().unwrap().unwrap();
+    assert_eq!(first.prompt, Prompt::Text("What is 1 + 1?".into()));
+    assert_eq!((first.answer.as_str(), first.row), ("2", Some(1)));
+    assert_eq!(Value::Object(first.metadata), json!({"source": "C"}));
+    let err = samples.next().unwrap().unwrap_err().to_string();
+    assert!(
+        err.starts_with(
+            "dataset plugin `c-samples` (split `train`) returned a bad sample: chat messages are not a JSON list of role/content: "
+        ),
+        "{err}"
+    );
+    let err = samples.next().unwrap().unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "dataset plugin `c-samples` (split `train`) returned a bad sample: `answer` is not UTF-8"
+    );
+    assert!(samples.next().is_none());
+    assert_eq!(samples.remaining().unwrap(), (0, Some(0)));
+    let stats = *samples.stats();
+    assert_eq!((stats.calls, stats.items), (4, 3));
+}
+
+#[test]
+fn undefined_status_codes_are_errors() {
+    let lib = build::c_fixture("reward.c", "c_reward", &build::sdk_include(), &[]);
+    let err = host(&[])
+        .load_reward(path_str(&lib), r#"{"status7": true}"#)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "plugin `c-length` returned status 7 from `create`, which ABI 1 does not allow there"
+    );
+}
