@@ -74,3 +74,126 @@ pub enum AdapterError {
         source: mlx_rs::error::Exception,
     },
 }
+
+/// A failure finding, loading or calling a reward or dataset plugin (`crate::plugin`).
+/// Messages name the library or plugin, and for plugin-side failures carry the
+/// plugin's own words.
+#[derive(Debug, Clone, Error)]
+pub enum PluginError {
+    #[error("plugin file {} does not exist", path.display())]
+    FileMissing { path: std::path::PathBuf },
+    #[error(
+        "no {} named `{name}` in the plugin search path:\n{searched}{hint}",
+        kind.map_or("plugin".to_owned(), |k| format!("{k} plugin"))
+    )]
+    NotFound {
+        name: String,
+        /// The kind asked for, if any.
+        kind: Option<crate::plugin::PluginKind>,
+        /// The directories looked in, one per line.
+        searched: String,
+        /// Extra advice, e.g. about libraries that could not be read; may be empty.
+        hint: String,
+    },
+    #[error("cannot load {}: {message}", path.display())]
+    Load {
+        path: std::path::PathBuf,
+        message: String,
+    },
+    #[error("{} is not a lora-grpo plugin: it exports no `{symbol}` function", path.display())]
+    NotAPlugin {
+        path: std::path::PathBuf,
+        symbol: &'static str,
+    },
+    #[error(
+        "{} was built for another plugin ABI major version\n  \
+         host:   ABI {host_abi}, SDK {host_sdk}\n  \
+         plugin: ABI {plugin_abi}, SDK {plugin_sdk}\n\
+         rebuild the plugin against lora-grpo-plugin {host_sdk}",
+        path.display()
+    )]
+    AbiMismatch {
+        path: std::path::PathBuf,
+        host_abi: String,
+        host_sdk: String,
+        plugin_abi: String,
+        plugin_sdk: String,
+    },
+    #[error("{} has a bad plugin header: {problem}", path.display())]
+    BadHeader {
+        path: std::path::PathBuf,
+        problem: String,
+    },
+    #[error(
+        "plugin `{name}` ({}) is a {found} plugin, but it was named where a {expected} \
+         plugin is needed",
+        path.display()
+    )]
+    WrongKind {
+        name: String,
+        path: std::path::PathBuf,
+        expected: crate::plugin::PluginKind,
+        found: crate::plugin::PluginKind,
+    },
+    #[error("plugin `{plugin}` rejected its config (in `{call}`): {message}")]
+    ConfigRejected {
+        plugin: String,
+        call: &'static str,
+        message: String,
+    },
+    #[error("plugin `{plugin}` failed in `{call}`: {message}")]
+    Failed {
+        plugin: String,
+        call: &'static str,
+        message: String,
+    },
+    #[error("plugin `{plugin}` panicked in `{call}`: {message}")]
+    Panicked {
+        plugin: String,
+        call: &'static str,
+        message: String,
+    },
+    #[error("plugin `{plugin}` returned status {status} from `{call}`, which ABI 1 does not allow there")]
+    UnknownStatus {
+        plugin: String,
+        call: &'static str,
+        status: i32,
+    },
+    #[error("reward plugin `{plugin}` returned bad scores for a batch of {batch}: {problem}")]
+    BadScores {
+        plugin: String,
+        batch: usize,
+        problem: String,
+    },
+    #[error("dataset plugin `{plugin}` (split `{split}`), row {row}: {message}")]
+    Row {
+        plugin: String,
+        split: String,
+        row: u64,
+        message: String,
+    },
+    #[error("dataset plugin `{plugin}` (split `{split}`) returned a bad sample: {problem}")]
+    BadSample {
+        plugin: String,
+        split: String,
+        problem: String,
+    },
+}
+
+/// A failure scaffolding a plugin crate (`lora-grpo new-plugin`).
+#[derive(Debug, Error)]
+pub enum ScaffoldError {
+    #[error(
+        "invalid plugin name `{name}`: use ASCII letters, digits, `-` and `_`, starting \
+         with a letter"
+    )]
+    BadName { name: String },
+    #[error("{} already exists; choose another name or --dir", path.display())]
+    Exists { path: std::path::PathBuf },
+    #[error("cannot write {}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}

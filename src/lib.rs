@@ -12,3 +12,4 @@ pub mod optim;
 pub mod recipe;
 pub mod atomic;
 pub mod lora;
+pub mod plugin;

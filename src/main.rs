@@ -24,6 +24,25 @@ enum Commands {
     /// Work with training recipes.
     #[command(subcommand)]
     Recipe(RecipeCommand),
+    /// Find and check reward and dataset plugins.
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
+    /// Scaffold a standalone plugin crate (builds against the SDK, with a passing test).
+    NewPlugin {
+        /// Crate and plugin name, e.g. `exact-match`.
+        name: String,
+        /// What the plugin provides.
+        #[arg(long, value_enum)]
+        kind: PluginKindArg,
+        /// Directory to create the crate in.
+        #[arg(long, default_value = ".")]
+        dir: std::path::PathBuf,
+        /// Use the SDK at this path (default: this build's source tree, else crates.io).
+        #[arg(long)]
+        sdk_path: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -36,6 +55,39 @@ enum RecipeCommand {
         #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
         set: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum PluginsCommand {
+    /// List the plugins in the search path: kind, name, version, path.
+    List {
+        /// Extra directories to search first (repeatable).
+        #[arg(long = "dir")]
+        dirs: Vec<std::path::PathBuf>,
+    },
+    /// Load a plugin (by path or name), validate its header and make one sample call.
+    Check {
+        /// Library path or plugin name.
+        plugin: String,
+        /// Plugin config as a JSON object.
+        #[arg(long, default_value = "{}")]
+        config: String,
+        /// Split a dataset plugin opens.
+        #[arg(long, default_value = "train")]
+        split: String,
+        /// How many samples to read from a dataset plugin.
+        #[arg(long, default_value_t = 3)]
+        samples: usize,
+        /// Extra directories to search first (repeatable).
+        #[arg(long = "dir")]
+        dirs: Vec<std::path::PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PluginKindArg {
+    Reward,
+    Dataset,
 }
 
 fn main() -> Result<()> {
@@ -51,6 +103,45 @@ fn main() -> Result<()> {
         Commands::Recipe(RecipeCommand::Check { file, set }) => {
             let recipe = lora_grpo::recipe::Recipe::load(&file, &set)?;
             print!("{}", recipe.to_yaml()?);
+        }
+        Commands::Plugins { command } => run_plugins(command)?,
+        Commands::NewPlugin {
+            name,
+            kind,
+            dir,
+            sdk_path,
+        } => {
+            use lora_grpo::plugin::{scaffold, PluginKind};
+            let kind = match kind {
+                PluginKindArg::Reward => PluginKind::Reward,
+                PluginKindArg::Dataset => PluginKind::Dataset,
+            };
+            let sdk = match sdk_path {
+                Some(path) => scaffold::SdkSource::Path(std::path::absolute(path)?),
+                None => scaffold::SdkSource::default_for_this_build(),
+            };
+            let created = scaffold::scaffold(&name, kind, &dir, &sdk)?;
+            print!("{}", created.next_steps());
+        }
+    }
+    Ok(())
+}
+
+fn run_plugins(command: PluginsCommand) -> Result<()> {
+    use lora_grpo::plugin::{check, ListReport, PluginHost};
+    match command {
+        PluginsCommand::List { dirs } => {
+            print!("{}", ListReport::new(&mut PluginHost::new(dirs)));
+        }
+        PluginsCommand::Check {
+            plugin,
+            config,
+            split,
+            samples,
+            dirs,
+        } => {
+            let mut host = PluginHost::new(dirs);
+            print!("{}", check(&mut host, &plugin, &config, &split, samples)?);
         }
     }
     Ok(())

@@ -23,6 +23,12 @@ extern "C" {
 #define LG_ABI_MAJOR 1
 #define LG_ABI_MINOR 0
 
+/* The entry function's name for this ABI major: lora_grpo_plugin_entry_v1. Define it
+ * as `const LgPluginHeader *LG_ENTRY_FUNCTION(void) { ... }`. */
+#define LG_CONCAT_(a, b) a##b
+#define LG_CONCAT(a, b) LG_CONCAT_(a, b)
+#define LG_ENTRY_FUNCTION LG_CONCAT(lora_grpo_plugin_entry_v, LG_ABI_MAJOR)
+
 #define LG_STATUS_OK 0
 #define LG_STATUS_DONE 1 /* dataset `next` only: no more samples */
 #define LG_STATUS_ERROR 2
