@@ -1,7 +1,9 @@
 //! LoRA adapters in mlx-lm's format: the config, the weight file, and (with the model)
 //! attaching, switching and saving the adapter tensors.
 
+pub mod attach;
 pub mod config;
 pub mod weights;
 
+pub use attach::{adapter_tensors, attach, load, save, set_adapter_tensors, trainable_count};
 pub use config::{checkpoint_file, AdapterConfig, LoraParameters, CONFIG_FILE, WEIGHTS_FILE};
