@@ -6,4 +6,6 @@
 pub mod doctor;
 pub mod mlx_info;
 pub mod error;
+pub mod generate;
+pub mod model;
 pub mod platform;
