@@ -335,3 +335,111 @@ pub fn rope_settings(
     };
     Ok((theta as f32, scaling))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::spec_from_config;
+
+    fn config(json: &str) -> ConfigFile {
+        ConfigFile::parse(json, PathBuf::from("config.json")).unwrap()
+    }
+
+    const QWEN3: &str = r#"{"model_type": "qwen3", "hidden_size": 64, "intermediate_size": 128,
+        "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "head_dim": 32, "rms_norm_eps": 1e-6, "vocab_size": 100"#;
+
+    #[test]
+    fn transformers_5_nests_rope_settings_under_rope_parameters() {
+        let cfg = config(&format!(
+            r#"{QWEN3}, "rope_parameters": {{"rope_theta": 5e5, "rope_type": "linear", "factor": 2.0}}}}"#
+        ));
+        let spec = spec_from_config(&cfg).unwrap();
+        assert_eq!(spec.rope_theta, 5e5);
+        assert_eq!(spec.rope_scaling, RopeScaling::Linear { factor: 2.0 });
+        assert_eq!(
+            (spec.head_dim, spec.num_kv_heads, spec.qk_norm),
+            (32, 2, true)
+        );
+    }
+
+    #[test]
+    fn unsupported_rope_types_and_missing_keys_name_the_key() {
+        let cfg = config(&format!(
+            r#"{QWEN3}, "rope_theta": 1e6, "rope_scaling": {{"type": "yarn", "factor": 4}}}}"#
+        ));
+        let err = spec_from_config(&cfg).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "config.json: `rope_scaling.rope_type` is \"yarn\"; supported: default, linear, llama3"
+        );
+        let err = spec_from_config(&config(&format!("{QWEN3}}}")))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "config.json: `rope_theta` is missing");
+        let cfg = config(r#"{"model_type": "llama", "hidden_size": "64"}"#);
+        let err = spec_from_config(&cfg).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "config.json: `hidden_size` must be a positive integer, found \"64\""
+        );
+    }
+
+    #[test]
+    fn quantization_reads_defaults_overrides_and_rejects_other_modes() {
+        let cfg = config(
+            r#"{"quantization": {"group_size": 64, "bits": 4, "mode": "affine",
+                "model.layers.0.mlp.down_proj": {"group_size": 32, "bits": 8},
+                "lm_head": false}}"#,
+        );
+        let q = Quantization::from_config(&cfg).unwrap().unwrap();
+        let four = QuantParams {
+            group_size: 64,
+            bits: 4,
+        };
+        assert_eq!(q.for_module("model.layers.0.mlp.up_proj"), Some(four));
+        assert_eq!(
+            q.for_module("model.layers.0.mlp.down_proj"),
+            Some(QuantParams {
+                group_size: 32,
+                bits: 8
+            })
+        );
+        assert_eq!(q.for_module("lm_head"), None);
+
+        let cfg =
+            config(r#"{"quantization_config": {"group_size": 32, "bits": 4, "mode": "mxfp4"}}"#);
+        let err = Quantization::from_config(&cfg).unwrap_err().to_string();
+        assert!(
+            err.contains("`quantization_config.mode` is \"mxfp4\""),
+            "{err}"
+        );
+        let cfg = config(r#"{"quantization": {"group_size": 64, "bits": 7}}"#);
+        let err = Quantization::from_config(&cfg).unwrap_err().to_string();
+        assert!(
+            err.contains("bits must be one of 2, 3, 4, 5, 6, 8, found 7"),
+            "{err}"
+        );
+        let cfg = config(r#"{"quantization_config": {"quant_method": "awq", "bits": 4}}"#);
+        assert!(Quantization::from_config(&cfg)
+            .unwrap_err()
+            .to_string()
+            .contains("quant_method"));
+    }
+
+    #[test]
+    fn llama_defaults_follow_mlx_lm() {
+        let cfg = config(
+            r#"{"model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
+            "num_hidden_layers": 2, "num_attention_heads": 4, "rms_norm_eps": 1e-5, "vocab_size": 100,
+            "attention_bias": true}"#,
+        );
+        let spec = spec_from_config(&cfg).unwrap();
+        assert_eq!(
+            (spec.num_kv_heads, spec.head_dim, spec.rope_theta),
+            (4, 16, 10000.0)
+        );
+        assert!(spec.qkv_bias && spec.o_bias && !spec.mlp_bias);
+        assert_eq!(spec.tie_word_embeddings, None);
+    }
+}
