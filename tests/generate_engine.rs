@@ -405,3 +405,22 @@ fn select_rows_drops_rows_and_trims_shared_padding() {
     let shapes: Vec<Vec<i32>> = cache.arrays().map(|a| a.shape().to_vec()).collect();
     assert_eq!(shapes[0][0], 3);
 }
+
+#[test]
+fn overlapped_decoding_gives_the_same_results() {
+    let mut model = load_fixture("qwen2_bf16");
+    let g = golden("qwen2_bf16");
+    let eos = u32s(&g["greedy"][0]["tokens"])[4];
+    // Greedy with rows stopping early at different steps.
+    let greedy_eos = GenerateConfig { eos_token_ids: vec![eos], completions_per_prompt: 2, ..greedy(10) };
+    // Sampling without early stops: the same rows draw with the same keys.
+    let sampling = GenerateConfig { completions_per_prompt: 3, ..sampled(10, 3) };
+    for config in [greedy_eos, sampling] {
+        let on = GenerateConfig { overlap: Some(true), ..config.clone() };
+        let off = GenerateConfig { overlap: Some(false), ..config };
+        let a = generate(&mut model, &prompts(), &on, &mut NoStop).unwrap();
+        let b = generate(&mut model, &prompts(), &off, &mut NoStop).unwrap();
+        assert_eq!(a.completions, b.completions);
+        assert_eq!(a.stats.generated_tokens, b.stats.generated_tokens);
+    }
+}
