@@ -96,9 +96,7 @@ fn left_padded_rows_give_the_logits_of_unpadded_rows() {
         let ids: Vec<i32> = PROMPTS
             .iter()
             .flat_map(|p| {
-                std::iter::repeat(77)
-                    .take(width - p.len())
-                    .chain(p.iter().map(|&t| t as i32))
+                std::iter::repeat_n(77, width - p.len()).chain(p.iter().map(|&t| t as i32))
             })
             .collect();
         let batch = Array::from_slice(&ids, &[PROMPTS.len() as i32, width as i32]);
@@ -137,8 +135,7 @@ fn padded_training_forward_has_the_gradients_of_unpadded_rows() {
     }
     let mut vg = nn::value_and_grad(loss);
     let (a, b) = (PROMPTS[0], PROMPTS[1]);
-    let ids: Vec<i32> = std::iter::repeat(0)
-        .take(b.len() - a.len())
+    let ids: Vec<i32> = std::iter::repeat_n(0, b.len() - a.len())
         .chain(a.iter().map(|&t| t as i32))
         .chain(b.iter().map(|&t| t as i32))
         .collect();
@@ -176,7 +173,13 @@ fn batched_ragged_greedy_equals_one_by_one_and_mlx_lm() {
         let mut model = load_fixture(name);
         let batched = generate(&mut model, &prompts(), &greedy(10), &mut NoStop).unwrap();
         for (i, p) in prompts().into_iter().enumerate() {
-            let alone = generate(&mut model, &[p.clone()], &greedy(10), &mut NoStop).unwrap();
+            let alone = generate(
+                &mut model,
+                std::slice::from_ref(&p),
+                &greedy(10),
+                &mut NoStop,
+            )
+            .unwrap();
             let (b, a) = (&batched.completions[i], &alone.completions[0]);
             assert_eq!(b.tokens, a.tokens, "{name}, prompt {i}");
             for (x, y) in b.logprobs.iter().zip(&a.logprobs) {
@@ -306,7 +309,7 @@ fn returned_logprobs_equal_log_softmax_of_a_full_forward_at_temperature() {
             let full: Vec<u32> = prompt.iter().chain(&c.tokens).copied().collect();
             let logits = model.forward(&row(&full), None).unwrap();
             let lp = nn::log_softmax(
-                &logits.multiply(Array::from_f32(1.0 / temperature)).unwrap(),
+                logits.multiply(Array::from_f32(1.0 / temperature)).unwrap(),
                 -1,
             )
             .unwrap();
@@ -412,12 +415,25 @@ fn overlapped_decoding_gives_the_same_results() {
     let g = golden("qwen2_bf16");
     let eos = u32s(&g["greedy"][0]["tokens"])[4];
     // Greedy with rows stopping early at different steps.
-    let greedy_eos = GenerateConfig { eos_token_ids: vec![eos], completions_per_prompt: 2, ..greedy(10) };
+    let greedy_eos = GenerateConfig {
+        eos_token_ids: vec![eos],
+        completions_per_prompt: 2,
+        ..greedy(10)
+    };
     // Sampling without early stops: the same rows draw with the same keys.
-    let sampling = GenerateConfig { completions_per_prompt: 3, ..sampled(10, 3) };
+    let sampling = GenerateConfig {
+        completions_per_prompt: 3,
+        ..sampled(10, 3)
+    };
     for config in [greedy_eos, sampling] {
-        let on = GenerateConfig { overlap: Some(true), ..config.clone() };
-        let off = GenerateConfig { overlap: Some(false), ..config };
+        let on = GenerateConfig {
+            overlap: Some(true),
+            ..config.clone()
+        };
+        let off = GenerateConfig {
+            overlap: Some(false),
+            ..config
+        };
         let a = generate(&mut model, &prompts(), &on, &mut NoStop).unwrap();
         let b = generate(&mut model, &prompts(), &off, &mut NoStop).unwrap();
         assert_eq!(a.completions, b.completions);

@@ -62,7 +62,13 @@ fn greedy_generation_matches_mlx_lm_tokens_and_logprobs() {
                 sampling: SamplingParams::greedy(),
                 ..GenerateConfig::default()
             };
-            let out = generate(&mut model, &[prompt.clone()], &config, &mut NoStop).unwrap();
+            let out = generate(
+                &mut model,
+                std::slice::from_ref(&prompt),
+                &config,
+                &mut NoStop,
+            )
+            .unwrap();
             let c = &out.completions[0];
             assert_eq!(c.tokens, expected, "{name}, prompt {prompt:?}");
             for (ours, theirs) in c.logprobs.iter().zip(f32s(&case["logprobs"])) {

@@ -139,7 +139,7 @@ pub fn generate(
     let (mut cache, last_logits) = prefill(model, prompts, config.prefill_chunk)?;
     // One prefilled row per prompt becomes G rows.
     let rows: Vec<usize> = (0..prompts.len())
-        .flat_map(|p| std::iter::repeat(p).take(group))
+        .flat_map(|p| std::iter::repeat_n(p, group))
         .collect();
     let mut logits = last_logits;
     if group > 1 {
@@ -245,11 +245,7 @@ fn prefill(
     // Padding id 0 is never attended to.
     let ids: Vec<u32> = prompts
         .iter()
-        .flat_map(|p| {
-            std::iter::repeat(0)
-                .take(width - p.len())
-                .chain(p.iter().copied())
-        })
+        .flat_map(|p| std::iter::repeat_n(0, width - p.len()).chain(p.iter().copied()))
         .collect();
     let tokens = Array::from_slice(&ids, &[prompts.len() as i32, width as i32]);
     let mut cache = model.new_cache(padding);

@@ -2,6 +2,10 @@
 //! or packed uint32 `[out, in * bits / 32]`), `scales` and `biases` (affine quantization,
 //! `[out, in / group_size]`) and `bias`. mlx-rs's `QuantizedLinear` nests its weight under
 //! `inner.`, which would break key equality with mlx-community files.
+//!
+//! It also carries an optional LoRA adapter in mlx-lm's layout (`lora_a` `[in, r]`,
+//! `lora_b` `[r, out]`): `y = base(x) + scale * (x @ lora_a) @ lora_b`, switchable off
+//! so that the frozen base serves as the GRPO reference policy without a second copy.
 
 use mlx_rs::error::Exception;
 use mlx_rs::macros::ModuleParameters;
@@ -104,8 +108,18 @@ pub struct Linear {
     /// The layer's own additive bias `[out]`, when it has one.
     #[param]
     pub bias: Param<Option<Array>>,
+    /// LoRA down-projection `[in, r]`, when an adapter is attached.
+    #[param]
+    pub lora_a: Param<Option<Array>>,
+    /// LoRA up-projection `[r, out]`, when an adapter is attached.
+    #[param]
+    pub lora_b: Param<Option<Array>>,
     /// Quantization of `weight`; `None` for a dense layer.
     pub quant: Option<QuantParams>,
+    /// LoRA output scale (mlx-lm's `scale`; PEFT's `lora_alpha / r`).
+    pub lora_scale: f32,
+    /// Whether an attached adapter is applied; off gives the base layer.
+    pub lora_enabled: bool,
 }
 
 impl Linear {
@@ -120,8 +134,37 @@ impl Linear {
             scales: Param::new(scales),
             biases: Param::new(biases),
             bias: Param::new(bias),
+            lora_a: Param::new(None),
+            lora_b: Param::new(None),
             quant,
+            lora_scale: 0.0,
+            lora_enabled: false,
         }
+    }
+
+    /// Attaches a trainable LoRA adapter (`a`: `[in, r]`, `b`: `[r, out]`) and enables it.
+    pub fn set_lora(&mut self, a: Array, b: Array, scale: f32) -> Result<(), Exception> {
+        let (d_in, d_out) = self.dims();
+        let rank = a.dim(-1);
+        if a.shape() != [d_in, rank] || b.shape() != [rank, d_out] {
+            return Err(Exception::custom(format!(
+                "LoRA shapes {:?} and {:?} do not fit a {d_in} -> {d_out} layer",
+                a.shape(),
+                b.shape()
+            )));
+        }
+        self.lora_a = Param::new(Some(a));
+        self.lora_b = Param::new(Some(b));
+        self.lora_scale = scale;
+        self.lora_enabled = true;
+        Ok(())
+    }
+
+    /// Detaches the adapter, if any.
+    pub fn clear_lora(&mut self) {
+        self.lora_a = Param::new(None);
+        self.lora_b = Param::new(None);
+        self.lora_enabled = false;
     }
 
     /// Takes the layer at `path` (`in_dims -> out_dims`) out of the checkpoint.
@@ -142,7 +185,7 @@ impl Linear {
         Ok(Self::from_parts(matrix, bias))
     }
 
-    /// The weight matrix as stored (for dequantize/quantize at load).
+    /// The weight matrix as stored (for dequantize/quantize at load); drops any adapter.
     pub fn into_parts(self) -> (StoredMatrix, Option<Array>) {
         let quantized = match (self.scales.value, self.biases.value, self.quant) {
             (Some(s), Some(b), Some(q)) => Some((s, b, q)),
@@ -191,9 +234,20 @@ impl Module<&Array> for Linear {
             _ => None,
         };
         let y = project(x, &self.weight, quantized)?;
-        match &self.bias.value {
-            Some(bias) => y.add(bias),
-            None => Ok(y),
+        let y = match &self.bias.value {
+            Some(bias) => y.add(bias)?,
+            None => y,
+        };
+        match (&self.lora_a.value, &self.lora_b.value) {
+            (Some(a), Some(b)) if self.lora_enabled => {
+                // As mlx-lm: the update may be f32 (adapter dtype); the output keeps y's dtype.
+                let update = x
+                    .matmul(a)?
+                    .matmul(b)?
+                    .multiply(Array::from_f32(self.lora_scale))?;
+                y.add(update.as_dtype(y.dtype())?)
+            }
+            _ => Ok(y),
         }
     }
 

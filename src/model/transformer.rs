@@ -96,6 +96,43 @@ impl CausalLm {
         self.spec.vocab_size
     }
 
+    /// Every linear layer with its checkpoint path (`model.layers.3.self_attn.q_proj`,
+    /// ..., `lm_head`), in layer order: where LoRA adapters attach.
+    pub fn linear_layers_mut(&mut self) -> Vec<(String, &mut Linear)> {
+        let mut out = Vec::new();
+        for (i, layer) in self.model.layers.iter_mut().enumerate() {
+            let a = &mut layer.self_attn;
+            for (name, l) in [
+                ("q_proj", &mut a.q_proj),
+                ("k_proj", &mut a.k_proj),
+                ("v_proj", &mut a.v_proj),
+                ("o_proj", &mut a.o_proj),
+            ] {
+                out.push((format!("model.layers.{i}.self_attn.{name}"), l));
+            }
+            let m = &mut layer.mlp;
+            for (name, l) in [
+                ("gate_proj", &mut m.gate_proj),
+                ("up_proj", &mut m.up_proj),
+                ("down_proj", &mut m.down_proj),
+            ] {
+                out.push((format!("model.layers.{i}.mlp.{name}"), l));
+            }
+        }
+        if let Some(head) = self.lm_head.as_mut() {
+            out.push(("lm_head".to_string(), head));
+        }
+        out
+    }
+
+    /// Switches every attached LoRA adapter on or off (off = the frozen base model,
+    /// GRPO's reference policy).
+    pub fn set_adapters_enabled(&mut self, enabled: bool) {
+        for (_, layer) in self.linear_layers_mut() {
+            layer.lora_enabled = enabled && layer.lora_a.is_some();
+        }
+    }
+
     /// An empty KV cache for rows with the given left padding.
     pub fn new_cache(&self, left_padding: Vec<i32>) -> KvCache {
         KvCache::new(self.model.layers.len(), left_padding)
