@@ -6,6 +6,8 @@
 pub mod doctor;
 pub mod mlx_info;
 pub mod error;
+pub mod generate;
+pub mod model;
 pub mod platform;
 pub mod grpo;
 pub mod optim;

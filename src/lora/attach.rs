@@ -1,7 +1,7 @@
 //! Attaching LoRA adapters to a loaded model and moving their tensors in and out, with
 //! keys equal to mlx-lm's (`model.layers.3.self_attn.q_proj.lora_a`).
 
-use mlx_rs::module::{ModuleParameters, Param};
+use mlx_rs::module::ModuleParameters;
 use mlx_rs::{random, Array};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -114,11 +114,8 @@ pub fn set_adapter_tensors(
                     current.shape()
                 )));
             }
-            let frozen = !param.is_trainable();
-            *param = Param::new(Some(new.as_dtype(current.dtype()).map_err(mlx("astype"))?));
-            if frozen {
-                param.freeze(true);
-            }
+            // Replacing the value keeps the parameter's trainable/frozen state.
+            param.value = Some(new.as_dtype(current.dtype()).map_err(mlx("astype"))?);
         }
     }
     match tensors.into_keys().next() {

@@ -1,0 +1,13 @@
+//! Generation: KV cache, sampling, and the batched rollout engine the GRPO trainer
+//! calls (`generate`).
+
+pub mod cache;
+pub mod engine;
+pub mod sampling;
+
+pub use cache::KvCache;
+pub use engine::{
+    generate, Completion, FinishReason, GenerateConfig, Generation, GenerationStats, NoStop,
+    StopCondition,
+};
+pub use sampling::{filter_logprobs, policy_logprobs, sample, Sampled, SamplingParams};

@@ -1,0 +1,282 @@
+//! A linear layer whose parameter names are the checkpoint's: `weight` (dense `[out, in]`
+//! or packed uint32 `[out, in * bits / 32]`), `scales` and `biases` (affine quantization,
+//! `[out, in / group_size]`) and `bias`. mlx-rs's `QuantizedLinear` nests its weight under
+//! `inner.`, which would break key equality with mlx-community files.
+//!
+//! It also carries an optional LoRA adapter in mlx-lm's layout (`lora_a` `[in, r]`,
+//! `lora_b` `[r, out]`): `y = base(x) + scale * (x @ lora_a) @ lora_b`, switchable off
+//! so that the frozen base serves as the GRPO reference policy without a second copy.
+
+use mlx_rs::error::Exception;
+use mlx_rs::macros::ModuleParameters;
+use mlx_rs::module::{Module, Param};
+use mlx_rs::{ops, Array, Dtype};
+
+use super::config::QuantParams;
+use super::weights::{TensorKind, WeightSource};
+use crate::error::ModelError;
+
+/// A `[rows, cols]` weight matrix as a checkpoint stores it: dense, or affine-quantized
+/// with its scales and biases. Shared by [`Linear`] and the token embedding.
+#[derive(Debug, Clone)]
+pub struct StoredMatrix {
+    pub weight: Array,
+    pub quantized: Option<(Array, Array, QuantParams)>,
+}
+
+impl StoredMatrix {
+    /// Takes `<path>.weight` (and `<path>.scales` / `<path>.biases` when the checkpoint
+    /// has scales for this module and the config gives it quantization parameters).
+    pub fn take(
+        src: &mut WeightSource,
+        path: &str,
+        rows: i32,
+        cols: i32,
+        quant: Option<QuantParams>,
+    ) -> Result<Self, ModelError> {
+        let weight_key = format!("{path}.weight");
+        let scales_key = format!("{path}.scales");
+        match quant.filter(|_| src.contains(&scales_key)) {
+            None => Ok(Self {
+                weight: src.take(&weight_key, &[rows, cols], TensorKind::Float, "")?,
+                quantized: None,
+            }),
+            Some(q) => {
+                let detail = format!(" ({}-bit, group size {})", q.bits, q.group_size);
+                // Inputs must fill whole groups and whole uint32 words; otherwise no shape fits.
+                let packed = if (cols * q.bits) % 32 == 0 {
+                    cols * q.bits / 32
+                } else {
+                    -1
+                };
+                let groups = if cols % q.group_size == 0 {
+                    cols / q.group_size
+                } else {
+                    -1
+                };
+                let weight = src.take(&weight_key, &[rows, packed], TensorKind::Packed, &detail)?;
+                let scales = src.take(&scales_key, &[rows, groups], TensorKind::Float, &detail)?;
+                let biases = src.take(
+                    &format!("{path}.biases"),
+                    &[rows, groups],
+                    TensorKind::Float,
+                    &detail,
+                )?;
+                Ok(Self {
+                    weight,
+                    quantized: Some((scales, biases, q)),
+                })
+            }
+        }
+    }
+
+    /// Dense `[rows, cols]` weights in `dtype` (dequantized when stored quantized).
+    pub fn dense(&self, dtype: Dtype) -> Result<Array, Exception> {
+        match &self.quantized {
+            None => self.weight.as_dtype(dtype),
+            Some((scales, biases, q)) => {
+                ops::dequantize(&self.weight, scales, biases, q.group_size, q.bits)?.as_dtype(dtype)
+            }
+        }
+    }
+
+    /// Quantizes a dense matrix whose columns fill whole groups; leaves others dense.
+    pub fn quantize(self, q: QuantParams) -> Result<Self, Exception> {
+        if self.quantized.is_some() || self.weight.shape()[1] % q.group_size != 0 {
+            return Ok(self);
+        }
+        let (weight, scales, biases) = ops::quantize(&self.weight, q.group_size, q.bits)?;
+        Ok(Self {
+            weight,
+            quantized: Some((scales, biases, q)),
+        })
+    }
+}
+
+/// `y = x W^T (+ bias)` with a dense or affine-quantized `W`.
+#[derive(Debug, Clone, ModuleParameters)]
+pub struct Linear {
+    /// Dense `[out, in]`, or packed uint32 `[out, in * bits / 32]` when quantized.
+    #[param]
+    pub weight: Param<Array>,
+    /// Per-group scales `[out, in / group_size]` (quantized only).
+    #[param]
+    pub scales: Param<Option<Array>>,
+    /// Per-group offsets `[out, in / group_size]` (quantized only).
+    #[param]
+    pub biases: Param<Option<Array>>,
+    /// The layer's own additive bias `[out]`, when it has one.
+    #[param]
+    pub bias: Param<Option<Array>>,
+    /// LoRA down-projection `[in, r]`, when an adapter is attached.
+    #[param]
+    pub lora_a: Param<Option<Array>>,
+    /// LoRA up-projection `[r, out]`, when an adapter is attached.
+    #[param]
+    pub lora_b: Param<Option<Array>>,
+    /// Quantization of `weight`; `None` for a dense layer.
+    pub quant: Option<QuantParams>,
+    /// LoRA output scale (mlx-lm's `scale`; PEFT's `lora_alpha / r`).
+    pub lora_scale: f32,
+    /// Whether an attached adapter is applied; off gives the base layer.
+    pub lora_enabled: bool,
+}
+
+impl Linear {
+    /// Builds a layer from a stored matrix and optional bias.
+    pub fn from_parts(matrix: StoredMatrix, bias: Option<Array>) -> Self {
+        let (scales, biases, quant) = match matrix.quantized {
+            Some((s, b, q)) => (Some(s), Some(b), Some(q)),
+            None => (None, None, None),
+        };
+        Self {
+            weight: Param::new(matrix.weight),
+            scales: Param::new(scales),
+            biases: Param::new(biases),
+            bias: Param::new(bias),
+            lora_a: Param::new(None),
+            lora_b: Param::new(None),
+            quant,
+            lora_scale: 0.0,
+            lora_enabled: false,
+        }
+    }
+
+    /// Attaches a trainable LoRA adapter (`a`: `[in, r]`, `b`: `[r, out]`) and enables it.
+    pub fn set_lora(&mut self, a: Array, b: Array, scale: f32) -> Result<(), Exception> {
+        let (d_in, d_out) = self.dims();
+        let rank = a.dim(-1);
+        if a.shape() != [d_in, rank] || b.shape() != [rank, d_out] {
+            return Err(Exception::custom(format!(
+                "LoRA shapes {:?} and {:?} do not fit a {d_in} -> {d_out} layer",
+                a.shape(),
+                b.shape()
+            )));
+        }
+        self.lora_a = Param::new(Some(a));
+        self.lora_b = Param::new(Some(b));
+        self.lora_scale = scale;
+        self.lora_enabled = true;
+        Ok(())
+    }
+
+    /// Detaches the adapter, if any.
+    pub fn clear_lora(&mut self) {
+        self.lora_a = Param::new(None);
+        self.lora_b = Param::new(None);
+        self.lora_enabled = false;
+    }
+
+    /// Takes the layer at `path` (`in_dims -> out_dims`) out of the checkpoint.
+    pub fn take(
+        src: &mut WeightSource,
+        path: &str,
+        in_dims: i32,
+        out_dims: i32,
+        with_bias: bool,
+        quant: Option<QuantParams>,
+    ) -> Result<Self, ModelError> {
+        let matrix = StoredMatrix::take(src, path, out_dims, in_dims, quant)?;
+        let bias = if with_bias {
+            Some(src.take(&format!("{path}.bias"), &[out_dims], TensorKind::Float, "")?)
+        } else {
+            None
+        };
+        Ok(Self::from_parts(matrix, bias))
+    }
+
+    /// The weight matrix as stored (for dequantize/quantize at load); drops any adapter.
+    pub fn into_parts(self) -> (StoredMatrix, Option<Array>) {
+        let quantized = match (self.scales.value, self.biases.value, self.quant) {
+            (Some(s), Some(b), Some(q)) => Some((s, b, q)),
+            _ => None,
+        };
+        (
+            StoredMatrix {
+                weight: self.weight.value,
+                quantized,
+            },
+            self.bias.value,
+        )
+    }
+
+    /// Input and output sizes.
+    pub fn dims(&self) -> (i32, i32) {
+        let shape = self.weight.shape();
+        match self.quant {
+            Some(q) => (shape[1] * 32 / q.bits, shape[0]),
+            None => (shape[1], shape[0]),
+        }
+    }
+}
+
+/// `x @ W^T` for a dense or quantized `W` (`[out, in]`).
+pub(crate) fn project(
+    x: &Array,
+    weight: &Array,
+    quantized: Option<(&Array, &Array, QuantParams)>,
+) -> Result<Array, Exception> {
+    match quantized {
+        Some((scales, biases, q)) => {
+            ops::quantized_matmul(x, weight, scales, biases, true, q.group_size, q.bits)
+        }
+        None => ops::matmul(x, weight.t()),
+    }
+}
+
+impl Module<&Array> for Linear {
+    type Error = Exception;
+    type Output = Array;
+
+    fn forward(&mut self, x: &Array) -> Result<Array, Exception> {
+        let quantized = match (&self.scales.value, &self.biases.value, self.quant) {
+            (Some(s), Some(b), Some(q)) => Some((s, b, q)),
+            _ => None,
+        };
+        let y = project(x, &self.weight, quantized)?;
+        let y = match &self.bias.value {
+            Some(bias) => y.add(bias)?,
+            None => y,
+        };
+        match (&self.lora_a.value, &self.lora_b.value) {
+            (Some(a), Some(b)) if self.lora_enabled => {
+                // As mlx-lm: the update may be f32 (adapter dtype); the output keeps y's dtype.
+                let update = x
+                    .matmul(a)?
+                    .matmul(b)?
+                    .multiply(Array::from_f32(self.lora_scale))?;
+                y.add(update.as_dtype(y.dtype())?)
+            }
+            _ => Ok(y),
+        }
+    }
+
+    fn training_mode(&mut self, _mode: bool) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dims_of_dense_and_quantized_layers() {
+        let dense = Linear::from_parts(
+            StoredMatrix {
+                weight: Array::zeros::<f32>(&[3, 64]).unwrap(),
+                quantized: None,
+            },
+            None,
+        );
+        assert_eq!(dense.dims(), (64, 3));
+        let w = Array::zeros::<f32>(&[8, 64]).unwrap();
+        let q = QuantParams::new(32, 4).unwrap();
+        let m = StoredMatrix {
+            weight: w,
+            quantized: None,
+        }
+        .quantize(q)
+        .unwrap();
+        assert_eq!(m.weight.shape(), &[8, 8]);
+        assert_eq!(Linear::from_parts(m, None).dims(), (64, 8));
+    }
+}

@@ -1,0 +1,50 @@
+//! Helpers shared by the model and generation tests: fixture paths and goldens made by
+//! tests/fixtures/models/make_models.py.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use lora_grpo::model::{load, CausalLm, LoadOptions};
+use serde_json::Value;
+
+/// Every fixture model, as named in make_models.py.
+pub const MODELS: &[&str] = &[
+    "llama_f32",
+    "llama_q4",
+    "qwen2_bf16",
+    "qwen2_q3",
+    "qwen3_f32",
+    "qwen3_q5",
+];
+
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/models")
+        .join(name)
+}
+
+pub fn golden(name: &str) -> Value {
+    let path = fixture("golden").join(format!("{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+pub fn load_fixture(name: &str) -> CausalLm {
+    load(&fixture(name), &LoadOptions::default()).unwrap_or_else(|e| panic!("loading {name}: {e}"))
+}
+
+pub fn u32s(v: &Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
+}
+
+pub fn f32s(v: &Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
