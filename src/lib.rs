@@ -7,3 +7,4 @@ pub mod doctor;
 pub mod mlx_info;
 pub mod error;
 pub mod platform;
+pub mod tokenizer;
