@@ -55,6 +55,7 @@ pub struct ChatOptions {
 const RESERVED: [&str; 4] = ["messages", "tools", "documents", "add_generation_prompt"];
 
 /// The compiled chat templates of one tokenizer directory.
+#[derive(Debug)]
 pub(crate) struct ChatTemplates {
     env: Environment<'static>,
     sources: Vec<TemplateSource>,

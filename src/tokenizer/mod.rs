@@ -22,6 +22,7 @@ use config::{SpecialTokens, TokenizerConfig};
 use std::path::{Path, PathBuf};
 
 /// A model directory's tokenizer, special tokens and chat templates.
+#[derive(Debug)]
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
     dir: PathBuf,

@@ -10,6 +10,7 @@ fn options(case: &Value) -> ChatOptions {
     ChatOptions {
         add_generation_prompt: case["add_generation_prompt"].as_bool().unwrap(),
         extra: case["kwargs"].as_object().unwrap().clone(),
+        tools: case["tools"].as_array().cloned(),
         ..ChatOptions::default()
     }
 }
@@ -24,17 +25,22 @@ fn real_chat_templates_render_and_encode_like_transformers() {
             let chat = text(&case["chat"]);
             let msgs = messages(&expected()["chats"][chat]);
             let opts = options(case);
-            let what = format!("{name} {chat} gen={} {}", opts.add_generation_prompt, case["kwargs"]);
+            let what = format!(
+                "{name} {chat} gen={} {} tools={}",
+                opts.add_generation_prompt,
+                case["kwargs"],
+                opts.tools.is_some()
+            );
             bad.check(&what, tok.apply_chat_template_with(&msgs, &opts).unwrap(), text(&case["text"]).to_string());
             bad.check(format!("{what} ids"), tok.encode_chat(&msgs, &opts).unwrap(), ids(&case["ids"]));
-            if case["kwargs"].as_object().unwrap().is_empty() {
+            if case["kwargs"].as_object().unwrap().is_empty() && opts.tools.is_none() {
                 let plain = tok.apply_chat_template(&msgs, opts.add_generation_prompt).unwrap();
                 bad.check(format!("{what} (plain call)"), plain, text(&case["text"]).to_string());
             }
             count += 1;
         }
     }
-    assert_eq!(count, 10, "all chat cases of expected.json were checked");
+    assert_eq!(count, 11, "all chat cases of expected.json were checked");
     bad.assert_none();
 }
 
@@ -149,6 +155,15 @@ fn template_runtime_errors_name_the_line() {
     let tok = Tokenizer::from_dir(dir.path()).unwrap();
     let err = tok.apply_chat_template(&[ChatMessage::user("hi")], false).unwrap_err();
     assert!(matches!(err, TokenizerError::Template { line: Some(2), .. }), "{err:?}");
+}
+
+/// transformers always passes `tools` and `documents`, as None when absent, so templates
+/// testing `tools is not none` (Llama 3.1, Mistral) take the no-tools branch.
+#[test]
+fn absent_tools_and_documents_are_none() {
+    let dir = with_template("{{ tools is none }}|{{ documents is none }}|{{ tools is defined }}|{{ add_generation_prompt }}");
+    let tok = Tokenizer::from_dir(dir.path()).unwrap();
+    assert_eq!(tok.apply_chat_template(&[ChatMessage::user("hi")], false).unwrap(), "True|True|True|False");
 }
 
 #[test]

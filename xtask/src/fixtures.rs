@@ -85,7 +85,7 @@ fn fetch_one(base: &Path, dir: &Path, spec: &str) -> Result<()> {
 
 /// `npm pack --silent` prints the tarball's file name as its last line.
 fn tarball_path(work: &Path, npm_stdout: &str) -> Result<PathBuf> {
-    let Some(name) = npm_stdout.lines().map(str::trim).filter(|l| !l.is_empty()).last() else {
+    let Some(name) = npm_stdout.lines().map(str::trim).rfind(|l| !l.is_empty()) else {
         bail!("`npm pack` printed no tarball name");
     };
     let path = work.join(name);
