@@ -15,3 +15,4 @@ pub mod recipe;
 pub mod atomic;
 pub mod lora;
 pub mod plugin;
+pub mod tokenizer;

