@@ -308,7 +308,7 @@ fn mistral_is_read_as_llama() {
     edit_config(&dir, |c| {
         c.insert("model_type".into(), "mistral".into());
     });
-    let mut model = load(&dir, &LoadOptions::default()).unwrap();
+    let mut model = load(&dir, &f32_options()).unwrap();
     assert_eq!(model.spec().model_type, "mistral");
     let g = golden("llama_f32");
     assert_close(
@@ -326,7 +326,7 @@ fn without_a_tie_setting_the_lm_head_decides() {
         edit_config(&dir, |c| {
             c.remove("tie_word_embeddings");
         });
-        let mut model = load(&dir, &LoadOptions::default()).unwrap();
+        let mut model = load(&dir, &f32_options()).unwrap();
         assert_eq!(model.spec().tie_word_embeddings, Some(tied), "{name}");
         assert_eq!(model.lm_head.is_none(), tied);
         let g = golden(name);
@@ -364,7 +364,7 @@ fn dequantize_at_load_gives_dense_layers_with_the_same_logits() {
     for name in ["llama_q4", "qwen3_q5"] {
         let options = LoadOptions {
             dequantize: true,
-            ..LoadOptions::default()
+            ..f32_options()
         };
         let mut model = load(&fixture(name), &options).unwrap();
         let layer = &model.model.layers[0];
@@ -391,7 +391,7 @@ fn quantize_at_load_matches_mlx_lm_convert() {
     .unwrap();
     let options = LoadOptions {
         quantize: Some(params),
-        ..LoadOptions::default()
+        ..f32_options()
     };
     let mut model = load(&fixture("llama_f32"), &options).unwrap();
     assert_eq!(model.model.layers[1].self_attn.o_proj.quant, Some(params));
