@@ -37,6 +37,7 @@ pub enum ComputeDtype {
 /// How to load a model directory.
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
+    /// Floating-point dtype of weights and activations.
     pub dtype: ComputeDtype,
     /// Turn quantized layers into dense ones at load: faster on the CPU, more memory.
     pub dequantize: bool,

@@ -20,12 +20,16 @@ use crate::generate::cache::KvCache;
 /// One pre-norm decoder block: `h = x + attn(norm(x)); out = h + mlp(norm(h))`.
 #[derive(Debug, Clone, ModuleParameters)]
 pub struct DecoderLayer {
+    /// Attention block.
     #[param]
     pub self_attn: Attention,
+    /// Feed-forward block.
     #[param]
     pub mlp: Mlp,
+    /// Norm before attention.
     #[param]
     pub input_layernorm: RmsNorm,
+    /// Norm before the MLP.
     #[param]
     pub post_attention_layernorm: RmsNorm,
 }
@@ -52,10 +56,13 @@ impl DecoderLayer {
 /// The `model.` subtree: embeddings, layers, final norm.
 #[derive(Debug, Clone, ModuleParameters)]
 pub struct DecoderModel {
+    /// Token embedding (also the output projection when tied).
     #[param]
     pub embed_tokens: Embedding,
+    /// Decoder blocks, `model.layers.N`.
     #[param]
     pub layers: Vec<DecoderLayer>,
+    /// Final norm.
     #[param]
     pub norm: RmsNorm,
 }
@@ -68,6 +75,7 @@ pub struct DecoderModel {
 /// real token, so a padded row computes what it would compute alone.
 #[derive(Debug, Clone, ModuleParameters)]
 pub struct CausalLm {
+    /// The `model.` subtree.
     #[param]
     pub model: DecoderModel,
     /// Output projection; `None` when tied to `model.embed_tokens`.
