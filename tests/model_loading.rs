@@ -418,3 +418,42 @@ fn checkpoint_dtype_can_be_kept() {
         "the CPU default computes in f32"
     );
 }
+
+/// Peak MLX memory while loading `name`, and the bytes of the loaded parameters.
+fn load_peak(name: &str, options: &LoadOptions) -> (usize, usize) {
+    mlx_rs::memory::clear_cache().unwrap();
+    mlx_rs::memory::reset_peak_memory().unwrap();
+    let before = mlx_rs::memory::active_memory().unwrap();
+    let model = load(&fixture(name), options).unwrap();
+    let peak = mlx_rs::memory::peak_memory().unwrap() - before;
+    let bytes = model
+        .parameters()
+        .flatten()
+        .values()
+        .map(|a| a.nbytes())
+        .sum();
+    (peak, bytes)
+}
+
+#[test]
+fn loading_holds_one_copy_of_the_weights() {
+    // MLX reads tensors lazily and the loader keeps no reference to what it handed over,
+    // so the loaded parameters are all that is allocated.
+    let keep = LoadOptions {
+        dtype: ComputeDtype::Checkpoint,
+        ..LoadOptions::default()
+    };
+    let (peak, bytes) = load_peak("qwen2_bf16", &keep);
+    assert!(
+        bytes > 100_000 && peak <= bytes + bytes / 20,
+        "peak {peak} bytes for {bytes} bytes of weights"
+    );
+    // Converted to f32, a part's bf16 source lives only until the part is evaluated: at
+    // most the largest part (the 256 x 64 embedding, 32 KiB in bf16) on top.
+    let (peak, bytes) = load_peak("qwen2_bf16", &f32_options());
+    let largest_source = 256 * 64 * 2;
+    assert!(
+        peak <= bytes + largest_source,
+        "peak {peak} bytes for {bytes} bytes of weights"
+    );
+}

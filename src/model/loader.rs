@@ -139,6 +139,9 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<CausalLm, ModelError> {
         quant("model.embed_tokens"),
     )?;
     let embed_tokens = Embedding::from_matrix(options.convert(embed)?);
+    // Evaluating each part as soon as it is built keeps at most one part's source
+    // tensors (e.g. bf16 before the f32 conversion) alive next to the loaded weights.
+    mlx_rs::transforms::eval(embed_tokens.parameters().flatten().values().copied())?;
     let rope = Rope::new(
         spec.head_dim,
         spec.rope_theta,
@@ -170,21 +173,25 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<CausalLm, ModelError> {
             )?,
         };
         let layer = options.convert_layer(layer)?;
-        // Reading (and converting) layer by layer keeps one layer's source tensors alive at most.
         mlx_rs::transforms::eval(layer.parameters().flatten().values().copied())?;
         layers.push(layer);
     }
     let norm = RmsNorm::take(&mut src, "model.norm", spec.hidden_size, spec.rms_norm_eps)?;
     let lm_head = match tied {
         true => None,
-        false => Some(options.convert_linear(Linear::take(
-            &mut src,
-            "lm_head",
-            spec.hidden_size,
-            spec.vocab_size,
-            false,
-            quant("lm_head"),
-        )?)?),
+        false => {
+            let head = Linear::take(
+                &mut src,
+                "lm_head",
+                spec.hidden_size,
+                spec.vocab_size,
+                false,
+                quant("lm_head"),
+            )?;
+            let head = options.convert_linear(head)?;
+            mlx_rs::transforms::eval(head.parameters().flatten().values().copied())?;
+            Some(head)
+        }
     };
     src.finish()?;
 
