@@ -85,29 +85,11 @@ impl LoadOptions {
         Ok(Linear::from_parts(self.convert(m)?, bias))
     }
 
-    fn convert_layer(&self, layer: DecoderLayer) -> Result<DecoderLayer, ModelError> {
-        let DecoderLayer {
-            mut self_attn,
-            mlp,
-            input_layernorm,
-            post_attention_layernorm,
-        } = layer;
-        let a = &mut self_attn;
-        a.q_proj = self.convert_linear(a.q_proj.clone())?;
-        a.k_proj = self.convert_linear(a.k_proj.clone())?;
-        a.v_proj = self.convert_linear(a.v_proj.clone())?;
-        a.o_proj = self.convert_linear(a.o_proj.clone())?;
-        let mlp = Mlp {
-            gate_proj: self.convert_linear(mlp.gate_proj)?,
-            up_proj: self.convert_linear(mlp.up_proj)?,
-            down_proj: self.convert_linear(mlp.down_proj)?,
-        };
-        Ok(DecoderLayer {
-            self_attn,
-            mlp,
-            input_layernorm,
-            post_attention_layernorm,
-        })
+    fn convert_layer(&self, mut layer: DecoderLayer) -> Result<DecoderLayer, ModelError> {
+        for (_, linear) in layer.linears_mut() {
+            *linear = self.convert_linear(linear.clone())?;
+        }
+        Ok(layer)
     }
 }
 
