@@ -53,11 +53,6 @@ impl ConfigFile {
         }
     }
 
-    /// Whether `key` is present and not null.
-    pub fn has(&self, key: &str) -> bool {
-        self.values.get(key).is_some_and(|v| !v.is_null())
-    }
-
     /// A required string.
     pub fn str(&self, key: &str) -> Result<&str, ModelError> {
         match self.values.get(key) {
