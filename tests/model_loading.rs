@@ -308,7 +308,7 @@ fn mistral_is_read_as_llama() {
     edit_config(&dir, |c| {
         c.insert("model_type".into(), "mistral".into());
     });
-    let mut model = load(&dir, &LoadOptions::default()).unwrap();
+    let mut model = load(&dir, &f32_options()).unwrap();
     assert_eq!(model.spec().model_type, "mistral");
     let g = golden("llama_f32");
     assert_close(
@@ -326,7 +326,7 @@ fn without_a_tie_setting_the_lm_head_decides() {
         edit_config(&dir, |c| {
             c.remove("tie_word_embeddings");
         });
-        let mut model = load(&dir, &LoadOptions::default()).unwrap();
+        let mut model = load(&dir, &f32_options()).unwrap();
         assert_eq!(model.spec().tie_word_embeddings, Some(tied), "{name}");
         assert_eq!(model.lm_head.is_none(), tied);
         let g = golden(name);
@@ -364,7 +364,7 @@ fn dequantize_at_load_gives_dense_layers_with_the_same_logits() {
     for name in ["llama_q4", "qwen3_q5"] {
         let options = LoadOptions {
             dequantize: true,
-            ..LoadOptions::default()
+            ..f32_options()
         };
         let mut model = load(&fixture(name), &options).unwrap();
         let layer = &model.model.layers[0];
@@ -391,7 +391,7 @@ fn quantize_at_load_matches_mlx_lm_convert() {
     .unwrap();
     let options = LoadOptions {
         quantize: Some(params),
-        ..LoadOptions::default()
+        ..f32_options()
     };
     let mut model = load(&fixture("llama_f32"), &options).unwrap();
     assert_eq!(model.model.layers[1].self_attn.o_proj.quant, Some(params));
@@ -416,5 +416,44 @@ fn checkpoint_dtype_can_be_kept() {
     assert!(
         matches!(model.model.norm.weight.dtype(), Dtype::Float32),
         "the CPU default computes in f32"
+    );
+}
+
+/// Peak MLX memory while loading `name`, and the bytes of the loaded parameters.
+fn load_peak(name: &str, options: &LoadOptions) -> (usize, usize) {
+    mlx_rs::memory::clear_cache().unwrap();
+    mlx_rs::memory::reset_peak_memory().unwrap();
+    let before = mlx_rs::memory::active_memory().unwrap();
+    let model = load(&fixture(name), options).unwrap();
+    let peak = mlx_rs::memory::peak_memory().unwrap() - before;
+    let bytes = model
+        .parameters()
+        .flatten()
+        .values()
+        .map(|a| a.nbytes())
+        .sum();
+    (peak, bytes)
+}
+
+#[test]
+fn loading_holds_one_copy_of_the_weights() {
+    // MLX reads tensors lazily and the loader keeps no reference to what it handed over,
+    // so the loaded parameters are all that is allocated.
+    let keep = LoadOptions {
+        dtype: ComputeDtype::Checkpoint,
+        ..LoadOptions::default()
+    };
+    let (peak, bytes) = load_peak("qwen2_bf16", &keep);
+    assert!(
+        bytes > 100_000 && peak <= bytes + bytes / 20,
+        "peak {peak} bytes for {bytes} bytes of weights"
+    );
+    // Converted to f32, a part's bf16 source lives only until the part is evaluated: at
+    // most the largest part (the 256 x 64 embedding, 32 KiB in bf16) on top.
+    let (peak, bytes) = load_peak("qwen2_bf16", &f32_options());
+    let largest_source = 256 * 64 * 2;
+    assert!(
+        peak <= bytes + largest_source,
+        "peak {peak} bytes for {bytes} bytes of weights"
     );
 }

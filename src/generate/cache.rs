@@ -119,6 +119,12 @@ impl KvCache {
     /// prefilled prompt into a group of completions; leaving rows out drops finished
     /// ones. Leading columns that became padding in every row are cut off.
     pub fn select_rows(&mut self, rows: &[usize]) -> Result<(), Exception> {
+        if let Some(r) = rows.iter().find(|&&r| r >= self.batch_size()) {
+            return Err(Exception::custom(format!(
+                "row {r} is outside a cache of {} rows",
+                self.batch_size()
+            )));
+        }
         let index = Array::from_iter(rows.iter().map(|&r| r as i32), &[rows.len() as i32]);
         let padding: Vec<i32> = rows.iter().map(|&r| self.left_padding[r]).collect();
         let trim = padding.iter().copied().min().unwrap_or(0).min(self.len);

@@ -25,6 +25,7 @@ pub struct GenerateConfig {
     pub max_tokens: usize,
     /// Completions per prompt (the GRPO group size G).
     pub completions_per_prompt: usize,
+    /// How each token is chosen.
     pub sampling: SamplingParams,
     /// Seed of the random keys; the same seed, prompts and settings give the same tokens.
     pub seed: u64,
@@ -72,6 +73,7 @@ pub struct Completion {
     pub tokens: Vec<u32>,
     /// `log_softmax(logits / T)` of each sampled token (see [`super::sampling`]).
     pub logprobs: Vec<f32>,
+    /// Why it ended.
     pub finish_reason: FinishReason,
 }
 
@@ -82,7 +84,9 @@ pub struct GenerationStats {
     pub prompt_tokens: usize,
     /// Tokens sampled over all completions.
     pub generated_tokens: usize,
+    /// Wall time of the prefill (prompts, then the copy into G rows).
     pub prefill_seconds: f64,
+    /// Wall time of decoding.
     pub decode_seconds: f64,
     /// MLX's peak memory during the call, in bytes (the counter is reset at the start).
     pub peak_memory_bytes: usize,
@@ -92,7 +96,9 @@ pub struct GenerationStats {
 /// completion at `i * G + g`).
 #[derive(Debug, Clone)]
 pub struct Generation {
+    /// `B * G` completions.
     pub completions: Vec<Completion>,
+    /// Token counts, timings, peak memory.
     pub stats: GenerationStats,
 }
 

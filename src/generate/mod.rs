@@ -1,6 +1,8 @@
 //! Generation: KV cache, sampling, and the batched rollout engine the GRPO trainer
 //! calls (`generate`).
 
+#![warn(missing_docs)]
+
 pub mod cache;
 pub mod engine;
 pub mod sampling;

@@ -19,16 +19,22 @@ use crate::generate::cache::KvCache;
 /// `self_attn` of a decoder layer.
 #[derive(Debug, Clone, ModuleParameters)]
 pub struct Attention {
+    /// hidden -> heads * head_dim.
     #[param]
     pub q_proj: Linear,
+    /// hidden -> kv_heads * head_dim.
     #[param]
     pub k_proj: Linear,
+    /// hidden -> kv_heads * head_dim.
     #[param]
     pub v_proj: Linear,
+    /// heads * head_dim -> hidden.
     #[param]
     pub o_proj: Linear,
+    /// Per-head query norm (qwen3 only).
     #[param]
     pub q_norm: Option<RmsNorm>,
+    /// Per-head key norm (qwen3 only).
     #[param]
     pub k_norm: Option<RmsNorm>,
     num_heads: i32,

@@ -53,11 +53,6 @@ impl ConfigFile {
         }
     }
 
-    /// Whether `key` is present and not null.
-    pub fn has(&self, key: &str) -> bool {
-        self.values.get(key).is_some_and(|v| !v.is_null())
-    }
-
     /// A required string.
     pub fn str(&self, key: &str) -> Result<&str, ModelError> {
         match self.values.get(key) {
@@ -232,12 +227,19 @@ pub enum RopeScaling {
     /// Plain RoPE.
     None,
     /// Positions divided by `factor`.
-    Linear { factor: f32 },
-    /// Llama 3.x frequency-dependent scaling.
-    Llama3 {
+    Linear {
+        /// Position divisor.
         factor: f32,
+    },
+    /// Llama 3.x frequency-dependent scaling (keys as in `rope_scaling`).
+    Llama3 {
+        /// Stretch of the long wavelengths.
+        factor: f32,
+        /// Wavelengths above `original / low_freq_factor` are stretched fully.
         low_freq_factor: f32,
+        /// Wavelengths below `original / high_freq_factor` are kept.
         high_freq_factor: f32,
+        /// Context length the model was pretrained with.
         original_max_position_embeddings: f32,
     },
 }
@@ -248,16 +250,27 @@ pub enum RopeScaling {
 pub struct ModelSpec {
     /// `model_type` as written in config.json (e.g. "mistral" for a llama-style model).
     pub model_type: String,
+    /// Width of the residual stream.
     pub hidden_size: i32,
+    /// Width of the MLP's gate/up projections.
     pub intermediate_size: i32,
+    /// Decoder layers (`num_hidden_layers`).
     pub num_layers: i32,
+    /// Query heads (`num_attention_heads`).
     pub num_heads: i32,
+    /// Key/value heads (`num_key_value_heads`; fewer than `num_heads` for GQA).
     pub num_kv_heads: i32,
+    /// Features per head.
     pub head_dim: i32,
+    /// Rows of the embedding table and columns of the logits.
     pub vocab_size: i32,
+    /// Epsilon of every RMS norm.
     pub rms_norm_eps: f32,
+    /// RoPE base.
     pub rope_theta: f32,
+    /// RoPE on interleaved (true) or split halves (false) of each head.
     pub rope_traditional: bool,
+    /// RoPE frequency scaling.
     pub rope_scaling: RopeScaling,
     /// `None` when config.json does not say; the loader then looks for `lm_head.weight`.
     pub tie_word_embeddings: Option<bool>,
@@ -269,6 +282,7 @@ pub struct ModelSpec {
     pub mlp_bias: bool,
     /// RMS norms on each head's queries and keys (qwen3).
     pub qk_norm: bool,
+    /// Quantization the checkpoint declares (`None` for a dense checkpoint).
     pub quantization: Option<Quantization>,
 }
 

@@ -12,12 +12,16 @@ use super::linear::{project, StoredMatrix};
 /// Embedding table `[vocab, hidden]`, possibly packed.
 #[derive(Debug, Clone, ModuleParameters)]
 pub struct Embedding {
+    /// `[vocab, hidden]`, or packed uint32 `[vocab, hidden * bits / 32]`.
     #[param]
     pub weight: Param<Array>,
+    /// Per-group scales (quantized only).
     #[param]
     pub scales: Param<Option<Array>>,
+    /// Per-group offsets (quantized only).
     #[param]
     pub biases: Param<Option<Array>>,
+    /// Quantization of `weight`; `None` when dense.
     pub quant: Option<QuantParams>,
 }
 

@@ -20,7 +20,9 @@ use crate::error::ModelError;
 /// with its scales and biases. Shared by [`Linear`] and the token embedding.
 #[derive(Debug, Clone)]
 pub struct StoredMatrix {
+    /// Dense `[rows, cols]` or packed uint32 `[rows, cols * bits / 32]`.
     pub weight: Array,
+    /// Scales, biases and parameters when quantized.
     pub quantized: Option<(Array, Array, QuantParams)>,
 }
 

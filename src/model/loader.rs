@@ -37,6 +37,7 @@ pub enum ComputeDtype {
 /// How to load a model directory.
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
+    /// Floating-point dtype of weights and activations.
     pub dtype: ComputeDtype,
     /// Turn quantized layers into dense ones at load: faster on the CPU, more memory.
     pub dequantize: bool,
@@ -84,29 +85,11 @@ impl LoadOptions {
         Ok(Linear::from_parts(self.convert(m)?, bias))
     }
 
-    fn convert_layer(&self, layer: DecoderLayer) -> Result<DecoderLayer, ModelError> {
-        let DecoderLayer {
-            mut self_attn,
-            mlp,
-            input_layernorm,
-            post_attention_layernorm,
-        } = layer;
-        let a = &mut self_attn;
-        a.q_proj = self.convert_linear(a.q_proj.clone())?;
-        a.k_proj = self.convert_linear(a.k_proj.clone())?;
-        a.v_proj = self.convert_linear(a.v_proj.clone())?;
-        a.o_proj = self.convert_linear(a.o_proj.clone())?;
-        let mlp = Mlp {
-            gate_proj: self.convert_linear(mlp.gate_proj)?,
-            up_proj: self.convert_linear(mlp.up_proj)?,
-            down_proj: self.convert_linear(mlp.down_proj)?,
-        };
-        Ok(DecoderLayer {
-            self_attn,
-            mlp,
-            input_layernorm,
-            post_attention_layernorm,
-        })
+    fn convert_layer(&self, mut layer: DecoderLayer) -> Result<DecoderLayer, ModelError> {
+        for (_, linear) in layer.linears_mut() {
+            *linear = self.convert_linear(linear.clone())?;
+        }
+        Ok(layer)
     }
 }
 
@@ -138,6 +121,9 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<CausalLm, ModelError> {
         quant("model.embed_tokens"),
     )?;
     let embed_tokens = Embedding::from_matrix(options.convert(embed)?);
+    // Evaluating each part as soon as it is built keeps at most one part's source
+    // tensors (e.g. bf16 before the f32 conversion) alive next to the loaded weights.
+    mlx_rs::transforms::eval(embed_tokens.parameters().flatten().values().copied())?;
     let rope = Rope::new(
         spec.head_dim,
         spec.rope_theta,
@@ -169,21 +155,25 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<CausalLm, ModelError> {
             )?,
         };
         let layer = options.convert_layer(layer)?;
-        // Reading (and converting) layer by layer keeps one layer's source tensors alive at most.
         mlx_rs::transforms::eval(layer.parameters().flatten().values().copied())?;
         layers.push(layer);
     }
     let norm = RmsNorm::take(&mut src, "model.norm", spec.hidden_size, spec.rms_norm_eps)?;
     let lm_head = match tied {
         true => None,
-        false => Some(options.convert_linear(Linear::take(
-            &mut src,
-            "lm_head",
-            spec.hidden_size,
-            spec.vocab_size,
-            false,
-            quant("lm_head"),
-        )?)?),
+        false => {
+            let head = Linear::take(
+                &mut src,
+                "lm_head",
+                spec.hidden_size,
+                spec.vocab_size,
+                false,
+                quant("lm_head"),
+            )?;
+            let head = options.convert_linear(head)?;
+            mlx_rs::transforms::eval(head.parameters().flatten().values().copied())?;
+            Some(head)
+        }
     };
     src.finish()?;
 

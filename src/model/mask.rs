@@ -25,7 +25,9 @@ pub enum AttentionMask {
 /// with the given left padding.
 #[derive(Debug, Clone)]
 pub struct BatchLayout {
+    /// Which keys each query may attend to.
     pub mask: AttentionMask,
+    /// Position of each row's first new column.
     pub rope_offset: RopeOffset,
 }
 

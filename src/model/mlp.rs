@@ -13,10 +13,13 @@ use crate::error::ModelError;
 /// `mlp` of a decoder layer.
 #[derive(Debug, Clone, ModuleParameters)]
 pub struct Mlp {
+    /// hidden -> intermediate, through SiLU.
     #[param]
     pub gate_proj: Linear,
+    /// hidden -> intermediate.
     #[param]
     pub up_proj: Linear,
+    /// intermediate -> hidden.
     #[param]
     pub down_proj: Linear,
 }

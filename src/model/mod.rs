@@ -6,6 +6,8 @@
 //! Architectures live in one folder each (`llama`, `qwen2`, `qwen3`); `mistral` is read
 //! as llama, as mlx-lm does.
 
+#![warn(missing_docs)]
+
 pub mod attention;
 pub mod config;
 pub mod embedding;

@@ -11,8 +11,10 @@ use crate::error::ModelError;
 /// `x / rms(x) * weight` over the last axis.
 #[derive(Debug, Clone, ModuleParameters)]
 pub struct RmsNorm {
+    /// Per-channel gain.
     #[param]
     pub weight: Param<Array>,
+    /// Added to the mean square before the square root.
     pub eps: f32,
 }
 

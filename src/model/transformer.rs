@@ -20,17 +20,35 @@ use crate::generate::cache::KvCache;
 /// One pre-norm decoder block: `h = x + attn(norm(x)); out = h + mlp(norm(h))`.
 #[derive(Debug, Clone, ModuleParameters)]
 pub struct DecoderLayer {
+    /// Attention block.
     #[param]
     pub self_attn: Attention,
+    /// Feed-forward block.
     #[param]
     pub mlp: Mlp,
+    /// Norm before attention.
     #[param]
     pub input_layernorm: RmsNorm,
+    /// Norm before the MLP.
     #[param]
     pub post_attention_layernorm: RmsNorm,
 }
 
 impl DecoderLayer {
+    /// The layer's seven projections, with their paths inside the layer.
+    pub fn linears_mut(&mut self) -> [(&'static str, &mut Linear); 7] {
+        let (a, m) = (&mut self.self_attn, &mut self.mlp);
+        [
+            ("self_attn.q_proj", &mut a.q_proj),
+            ("self_attn.k_proj", &mut a.k_proj),
+            ("self_attn.v_proj", &mut a.v_proj),
+            ("self_attn.o_proj", &mut a.o_proj),
+            ("mlp.gate_proj", &mut m.gate_proj),
+            ("mlp.up_proj", &mut m.up_proj),
+            ("mlp.down_proj", &mut m.down_proj),
+        ]
+    }
+
     fn forward(
         &mut self,
         x: &Array,
@@ -52,10 +70,13 @@ impl DecoderLayer {
 /// The `model.` subtree: embeddings, layers, final norm.
 #[derive(Debug, Clone, ModuleParameters)]
 pub struct DecoderModel {
+    /// Token embedding (also the output projection when tied).
     #[param]
     pub embed_tokens: Embedding,
+    /// Decoder blocks, `model.layers.N`.
     #[param]
     pub layers: Vec<DecoderLayer>,
+    /// Final norm.
     #[param]
     pub norm: RmsNorm,
 }
@@ -68,6 +89,7 @@ pub struct DecoderModel {
 /// real token, so a padded row computes what it would compute alone.
 #[derive(Debug, Clone, ModuleParameters)]
 pub struct CausalLm {
+    /// The `model.` subtree.
     #[param]
     pub model: DecoderModel,
     /// Output projection; `None` when tied to `model.embed_tokens`.
@@ -101,22 +123,8 @@ impl CausalLm {
     pub fn linear_layers_mut(&mut self) -> Vec<(String, &mut Linear)> {
         let mut out = Vec::new();
         for (i, layer) in self.model.layers.iter_mut().enumerate() {
-            let a = &mut layer.self_attn;
-            for (name, l) in [
-                ("q_proj", &mut a.q_proj),
-                ("k_proj", &mut a.k_proj),
-                ("v_proj", &mut a.v_proj),
-                ("o_proj", &mut a.o_proj),
-            ] {
-                out.push((format!("model.layers.{i}.self_attn.{name}"), l));
-            }
-            let m = &mut layer.mlp;
-            for (name, l) in [
-                ("gate_proj", &mut m.gate_proj),
-                ("up_proj", &mut m.up_proj),
-                ("down_proj", &mut m.down_proj),
-            ] {
-                out.push((format!("model.layers.{i}.mlp.{name}"), l));
+            for (name, linear) in layer.linears_mut() {
+                out.push((format!("model.layers.{i}.{name}"), linear));
             }
         }
         if let Some(head) = self.lm_head.as_mut() {

@@ -5,7 +5,9 @@
 
 use std::path::PathBuf;
 
+use lora_grpo::model::loader::ComputeDtype;
 use lora_grpo::model::{load, CausalLm, LoadOptions};
+use mlx_rs::Dtype;
 use serde_json::Value;
 
 /// Every fixture model, as named in make_models.py.
@@ -29,8 +31,16 @@ pub fn golden(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
+/// Options computing in f32 on any device, as the goldens do (the CPU default anyway).
+pub fn f32_options() -> LoadOptions {
+    LoadOptions {
+        dtype: ComputeDtype::Fixed(Dtype::Float32),
+        ..LoadOptions::default()
+    }
+}
+
 pub fn load_fixture(name: &str) -> CausalLm {
-    load(&fixture(name), &LoadOptions::default()).unwrap_or_else(|e| panic!("loading {name}: {e}"))
+    load(&fixture(name), &f32_options()).unwrap_or_else(|e| panic!("loading {name}: {e}"))
 }
 
 pub fn u32s(v: &Value) -> Vec<u32> {
