@@ -349,3 +349,36 @@ pub enum TokenizerError {
 fn line_suffix(line: Option<usize>) -> String {
     line.map(|l| format!(", line {l}")).unwrap_or_default()
 }
+
+/// A GRPO run that cannot start or continue (`lora-grpo run` / `eval`).
+#[derive(Debug, Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Recipe(#[from] RecipeError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error(transparent)]
+    Adapter(#[from] AdapterError),
+    #[error(transparent)]
+    Generate(#[from] GenerateError),
+    #[error(transparent)]
+    Grpo(#[from] GrpoError),
+    #[error("MLX failed during training: {0}")]
+    Mlx(#[from] mlx_rs::error::Exception),
+    #[error("training data: {0}")]
+    Data(String),
+    #[error("cannot write the checkpoint: {0}")]
+    Checkpoint(String),
+    #[error("cannot resume from {}: {detail}", dir.display())]
+    Resume { dir: std::path::PathBuf, detail: String },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}

@@ -21,6 +21,56 @@ struct Cli {
 enum Commands {
     /// Check the MLX installation: version, devices, and a small matmul + gradient test.
     Doctor,
+    /// Train LoRA adapters with GRPO as a recipe describes (Ctrl-C saves a checkpoint).
+    Run {
+        /// The recipe YAML file (optional with --resume: the run's saved recipe.yaml).
+        recipe: Option<std::path::PathBuf>,
+        /// Override a recipe key, e.g. `--set grpo.steps=20` (repeatable; the value is YAML).
+        #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
+        set: Vec<String>,
+        /// Continue the run saved in this output directory, exactly where it stopped.
+        #[arg(long, value_name = "DIR")]
+        resume: Option<std::path::PathBuf>,
+        /// No progress bar; one line per step instead.
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// Evaluate a recipe's model on its eval split, with or without an adapter.
+    Eval {
+        /// The recipe YAML file.
+        recipe: std::path::PathBuf,
+        /// Adapter directory (adapter_config.json + adapters.safetensors).
+        #[arg(long, value_name = "DIR")]
+        adapter: Option<std::path::PathBuf>,
+        /// Override a recipe key (repeatable).
+        #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
+        set: Vec<String>,
+    },
+    /// Generate text from a model directory, optionally with a LoRA adapter.
+    Generate {
+        /// Model directory (mlx-community or Hugging Face layout).
+        #[arg(long, value_name = "DIR")]
+        model: std::path::PathBuf,
+        /// Adapter directory written by `lora-grpo run` or `mlx_lm.lora`.
+        #[arg(long, value_name = "DIR")]
+        adapter: Option<std::path::PathBuf>,
+        /// The user message (or raw text with --raw).
+        #[arg(long)]
+        prompt: String,
+        /// Optional system message.
+        #[arg(long)]
+        system: Option<String>,
+        /// Feed the prompt as plain text instead of through the chat template.
+        #[arg(long)]
+        raw: bool,
+        #[arg(long, default_value_t = 256)]
+        max_tokens: usize,
+        /// Sampling temperature; 0 = greedy.
+        #[arg(long, default_value_t = 0.0)]
+        temp: f32,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Work with training recipes.
     #[command(subcommand)]
     Recipe(RecipeCommand),
@@ -99,6 +149,41 @@ fn main() -> Result<()> {
             if !report.passed() {
                 anyhow::bail!("doctor found a problem with MLX (see the checks above)");
             }
+        }
+        Commands::Run { recipe, set, resume, no_progress } => {
+            let path = match (&recipe, &resume) {
+                (Some(path), _) => path.clone(),
+                (None, Some(dir)) => dir.join("recipe.yaml"),
+                (None, None) => anyhow::bail!("give a recipe file, or --resume DIR"),
+            };
+            let recipe = lora_grpo::recipe::Recipe::load(&path, &set)?;
+            let interrupt = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = interrupt.clone();
+            ctrlc::set_handler(move || {
+                eprintln!("\ninterrupt: finishing this step, then saving a checkpoint (Ctrl-C again to abort)");
+                if flag.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    std::process::exit(130);
+                }
+            })?;
+            let options = lora_grpo::grpo::RunOptions {
+                resume,
+                progress: !no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                interrupt: Some(interrupt),
+            };
+            let summary = lora_grpo::grpo::run(recipe, &options)?;
+            print!("{}", lora_grpo::grpo::trainer::summary_table(&summary));
+        }
+        Commands::Eval { recipe, adapter, set } => {
+            let recipe = lora_grpo::recipe::Recipe::load(&recipe, &set)?;
+            let result = lora_grpo::grpo::trainer::eval_recipe(recipe, adapter.as_deref())?;
+            println!("accuracy {:.1}% on {} prompts", 100.0 * result.accuracy, result.samples);
+            println!("reward means: {:?}", result.reward_means);
+        }
+        Commands::Generate { model, adapter, prompt, system, raw, max_tokens, temp, seed } => {
+            let request = lora_grpo::generate::text::TextRequest { prompt, system, raw, max_tokens, temperature: temp, seed };
+            let out = lora_grpo::generate::text::generate_text(&model, adapter.as_deref(), &request)?;
+            println!("{}", out.text);
+            eprintln!("[{} prompt tokens, {} generated, {:.1} tok/s]", out.prompt_tokens, out.tokens.len(), out.tokens_per_second);
         }
         Commands::Recipe(RecipeCommand::Check { file, set }) => {
             let recipe = lora_grpo::recipe::Recipe::load(&file, &set)?;

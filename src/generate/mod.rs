@@ -6,6 +6,7 @@
 pub mod cache;
 pub mod engine;
 pub mod sampling;
+pub mod text;
 
 pub use cache::KvCache;
 pub use engine::{

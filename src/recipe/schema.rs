@@ -347,6 +347,9 @@ pub struct EvalConfig {
     pub num_samples: u64,
     /// Greedy decoding; false samples with `sampling`. Default: true.
     pub greedy: bool,
+    /// A prompt counts as solved when the first reward function scores at least this.
+    /// Default: 1.0 (math-answer's score for a correct answer).
+    pub success_threshold: f64,
 }
 
 impl Default for EvalConfig {
@@ -355,6 +358,7 @@ impl Default for EvalConfig {
             every: 0,
             num_samples: 64,
             greedy: true,
+            success_threshold: 1.0,
         }
     }
 }
