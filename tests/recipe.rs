@@ -563,3 +563,18 @@ fn recipe_check_command_prints_the_resolved_recipe_or_the_error() {
     );
     assert!(stderr.contains(&expected), "{stderr}");
 }
+
+/// Every shipped recipe parses and validates (they are documented, not all run in CI).
+#[test]
+fn shipped_recipes_are_valid() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            lora_grpo::recipe::Recipe::load(&path, &[]).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "only {checked} recipes found in {}", dir.display());
+}
