@@ -220,7 +220,8 @@ impl Trainer {
                 record["generation_tokens_per_s"].as_f64().unwrap_or(0.0)
             ));
             if !options.progress {
-                eprintln!("step {}/{total}  reward {reward:.3}  loss {:.4}", self.state.step, record["loss"]);
+                let loss = record.get("loss").and_then(Value::as_f64).unwrap_or(f64::NAN);
+                eprintln!("step {}/{total}  reward {reward:.3}  loss {loss:.4}", self.state.step);
             }
             let step = self.state.step;
             let every = self.session.recipe.eval.every;
