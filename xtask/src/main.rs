@@ -27,7 +27,8 @@ Commands:
         Provision MLX (CPU), fetch the test fixtures, build everything, and run the
         whole test suite single-threaded (MLX is not thread-safe). ARGS go to `cargo test`.
   demo
-        Provision MLX (CPU), build the release binary and run the default job.
+        Provision MLX (CPU), build the release binary and plugins, and run the default
+        job: GRPO on the shipped demo model (recipes/math.yaml), accuracy before/after.
   cuda-bundle
         Prepare target/cuda-bundle/: the CUDA 13 build of libmlx.so in parts small
         enough for the lent GPU machine, plus NVRTC headers (see scripts/gpu.sh).
@@ -84,12 +85,16 @@ fn run_tests(root: &std::path::Path, extra: &[String]) -> Result<()> {
 fn run_demo(root: &std::path::Path) -> Result<()> {
     let mut timer = shell::StageTimer::new();
     timer.stage("provision MLX", || mlx::provision(root, &mlx::Options::default()))?;
-    timer.stage("build release binary", || {
-        shell::run(shell::cargo(root).args(["build", "--release", "--bin", "lora-grpo"]))
+    timer.stage("build release binary and plugins", || {
+        // The workspace build includes the first-party plugins the recipe loads.
+        shell::run(shell::cargo(root).args(["build", "--release", "--workspace", "--exclude", "xtask"]))
     })?;
-    // Until the trainer lands the default job is the MLX self-check.
-    timer.stage("lora-grpo doctor", || {
-        shell::run(&mut std::process::Command::new(root.join("target/release/lora-grpo")).arg("doctor"))
+    timer.stage("lora-grpo run recipes/math.yaml", || {
+        shell::run(
+            std::process::Command::new(root.join("target/release/lora-grpo"))
+                .args(["run", "recipes/math.yaml"])
+                .current_dir(root),
+        )
     })?;
     timer.summary();
     Ok(())
