@@ -34,6 +34,9 @@ enum Commands {
         /// No progress bar; one line per step instead.
         #[arg(long)]
         no_progress: bool,
+        /// Start over in an output_dir that holds an earlier run (replaces its files).
+        #[arg(long, conflicts_with = "resume")]
+        overwrite: bool,
     },
     /// Evaluate a recipe's model on its eval split, with or without an adapter.
     Eval {
@@ -150,10 +153,10 @@ fn main() -> Result<()> {
                 anyhow::bail!("doctor found a problem with MLX (see the checks above)");
             }
         }
-        Commands::Run { recipe, set, resume, no_progress } => {
+        Commands::Run { recipe, set, resume, no_progress, overwrite } => {
             let path = match (&recipe, &resume) {
                 (Some(path), _) => path.clone(),
-                (None, Some(dir)) => dir.join("recipe.yaml"),
+                (None, Some(dir)) => dir.join(lora_grpo::grpo::trainer::RECIPE_FILE),
                 (None, None) => anyhow::bail!("give a recipe file, or --resume DIR"),
             };
             let recipe = lora_grpo::recipe::Recipe::load(&path, &set)?;
@@ -169,6 +172,7 @@ fn main() -> Result<()> {
                 resume,
                 progress: !no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr()),
                 interrupt: Some(interrupt),
+                overwrite,
             };
             let summary = lora_grpo::grpo::run(recipe, &options)?;
             print!("{}", lora_grpo::grpo::trainer::summary_table(&summary));

@@ -148,5 +148,15 @@ fn an_interrupt_saves_a_checkpoint_after_the_current_step() {
         serde_json::from_str(&std::fs::read_to_string(root.path().join("run/trainer_state.json")).unwrap()).unwrap();
     assert_eq!(state["step"], 1);
     assert!(root.path().join("run/0000001_adapters.safetensors").is_file());
+    // Starting again over that run is refused (it would mix two runs) unless asked for.
+    let err = run(recipe(root.path(), "run", 1, &[]), &RunOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("already holds a run") && err.contains("--resume"), "{err}");
+    std::fs::write(root.path().join("run/notes.txt"), "mine").unwrap();
+    let options = RunOptions { overwrite: true, ..RunOptions::default() };
+    run(recipe(root.path(), "run", 2, &[]), &options).unwrap();
+    assert!(!root.path().join("run/0000001_adapters.safetensors").exists(), "the old run's checkpoint is gone");
+    assert!(root.path().join("run/0000002_adapters.safetensors").is_file());
+    assert_eq!(rewards(&root.path().join("run")).len(), 2);
+    assert!(root.path().join("run/notes.txt").is_file(), "files a run did not write are kept");
 }
 

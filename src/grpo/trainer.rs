@@ -37,6 +37,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// Set (e.g. by Ctrl-C) to save a checkpoint after the current step and stop.
     pub interrupt: Option<Arc<AtomicBool>>,
+    /// Start afresh in an output directory that holds another run (its files are replaced).
+    pub overwrite: bool,
 }
 
 /// What a finished (or interrupted) run reports.
@@ -132,8 +134,11 @@ pub fn read_split(host: &mut PluginHost, recipe: &Recipe, split: &str) -> Result
 /// Runs the recipe: trains, checkpoints, evaluates; see [`RunOptions`].
 pub fn run(recipe: Recipe, options: &RunOptions) -> Result<RunSummary, TrainError> {
     let out_dir = recipe.output_dir.clone();
+    if options.resume.is_none() {
+        clear_previous_run(&out_dir, options.overwrite)?;
+    }
     std::fs::create_dir_all(&out_dir).map_err(|source| TrainError::Io { path: out_dir.clone(), source })?;
-    recipe.save(&out_dir.join("recipe.yaml"))?;
+    recipe.save(&out_dir.join(RECIPE_FILE))?;
     let mut host = PluginHost::new(recipe.plugin_dirs.clone());
     let train = read_split(&mut host, &recipe, &recipe.data.train_split)?;
     let eval_samples = match &recipe.data.eval_split {
@@ -178,6 +183,47 @@ pub fn run(recipe: Recipe, options: &RunOptions) -> Result<RunSummary, TrainErro
     };
     trainer.run(&eval_samples, options)
 }
+
+/// Refuses to start over a previous run unless `overwrite`, which removes its files
+/// (only the ones a run writes: anything else in the directory stays).
+fn clear_previous_run(dir: &Path, overwrite: bool) -> Result<(), TrainError> {
+    let state = dir.join(checkpoint::STATE_FILE);
+    if !state.exists() {
+        return Ok(());
+    }
+    if !overwrite {
+        return Err(TrainError::Data(format!(
+            "output_dir {} already holds a run; continue it with `--resume {}`, start over with \
+             `--overwrite`, or choose another `output_dir`",
+            dir.display(),
+            dir.display()
+        )));
+    }
+    let entries = std::fs::read_dir(dir).map_err(|source| TrainError::Io { path: dir.to_path_buf(), source })?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours = name.ends_with("_adapters.safetensors")
+            || [
+                lora::WEIGHTS_FILE,
+                lora::CONFIG_FILE,
+                checkpoint::STATE_FILE,
+                checkpoint::OPTIMIZER_FILE,
+                super::metrics::METRICS_FILE,
+                super::metrics::CURVE_FILE,
+                EVAL_FILE,
+                RECIPE_FILE,
+            ]
+            .contains(&name.as_str());
+        if ours {
+            std::fs::remove_file(entry.path()).map_err(|source| TrainError::Io { path: entry.path(), source })?;
+        }
+    }
+    Ok(())
+}
+
+/// The resolved recipe and eval results saved with each run.
+pub const RECIPE_FILE: &str = "recipe.yaml";
+pub const EVAL_FILE: &str = "eval.jsonl";
 
 struct Trainer {
     session: Session,
@@ -260,7 +306,7 @@ impl Trainer {
 
     fn evaluate(&mut self, samples: &[Sample], step: u64) -> Result<EvalResult, TrainError> {
         let result = self.session.evaluate(samples)?;
-        let path = self.out_dir.join("eval.jsonl");
+        let path = self.out_dir.join(EVAL_FILE);
         let line = json!({"step": step, "accuracy": result.accuracy, "reward_means": result.reward_means, "samples": result.samples});
         append_line(&path, &line.to_string()).map_err(|source| TrainError::Io { path, source })?;
         Ok(result)

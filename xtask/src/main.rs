@@ -92,7 +92,7 @@ fn run_demo(root: &std::path::Path) -> Result<()> {
     timer.stage("lora-grpo run recipes/math.yaml", || {
         shell::run(
             std::process::Command::new(root.join("target/release/lora-grpo"))
-                .args(["run", "recipes/math.yaml"])
+                .args(["run", "recipes/math.yaml", "--overwrite"])
                 .current_dir(root),
         )
     })?;
