@@ -83,7 +83,8 @@ pub fn export(
         "r": p.rank,
         // f64 holds scale * rank exactly, so the import's division gives `scale` back.
         "lora_alpha": p.scale as f64 * p.rank as f64,
-        "lora_dropout": p.dropout,
+        // The f32's shortest decimal (0.05, not 0.0500000007), which reads back to it.
+        "lora_dropout": p.dropout.to_string().parse::<f64>().unwrap_or(p.dropout as f64),
         "target_modules": target_modules,
         "layers_to_transform": layers_to_transform,
         "bias": "none",
@@ -271,6 +272,12 @@ fn peft_pairs(tensors: &BTreeMap<String, Array>, rank: i32, file: &Path) -> Resu
     fn split(key: &str) -> Option<(&str, bool)> {
         let rest = key.strip_prefix(KEY_PREFIX)?;
         rest.strip_suffix(A_SUFFIX).map(|p| (p, true)).or_else(|| rest.strip_suffix(B_SUFFIX).map(|p| (p, false)))
+    }
+    if let Some(key) = tensors.keys().find(|k| !k.starts_with(KEY_PREFIX)) {
+        return Err(AdapterError::Unsupported {
+            path: file.to_path_buf(),
+            detail: format!("tensor `{key}` does not start with `{KEY_PREFIX}` (the PeftModel prefix of a causal LM)"),
+        });
     }
     pairs(tensors, split, rank, file, "(r, in)", "(out, r)", |a, b| (a[0], b[1]))
 }
