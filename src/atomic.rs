@@ -119,7 +119,7 @@ mod tests {
         write_dir(&target, |d| fs::write(d.join("a"), b"1"), io).unwrap();
         assert_eq!(fs::read(target.join("a")).unwrap(), b"1");
 
-        let err = write_dir(
+        let err: std::io::Result<()> = write_dir(
             &target,
             |d| {
                 fs::write(d.join("a"), b"2")?;

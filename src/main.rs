@@ -221,7 +221,13 @@ fn main() -> Result<()> {
             adapter_file,
             force,
         } => {
-            let done = lora_grpo::lora::peft::export(&adapter, adapter_file.as_deref(), &out, base_model.as_deref(), force)?;
+            let done = lora_grpo::lora::peft::export(
+                &adapter,
+                adapter_file.as_deref(),
+                &out,
+                base_model.as_deref(),
+                force,
+            )?;
             println!(
                 "Exported {} LoRA modules to {} (PEFT): target_modules {:?}, layers_to_transform {}",
                 done.modules,
@@ -231,7 +237,9 @@ fn main() -> Result<()> {
             );
             match done.base_model {
                 Some(base) => println!("base_model_name_or_path: {base}"),
-                None => println!("base_model_name_or_path is unknown: pass --base-model to record it"),
+                None => {
+                    println!("base_model_name_or_path is unknown: pass --base-model to record it")
+                }
             }
         }
         Commands::Import { peft, out, force } => {
@@ -265,15 +273,29 @@ fn run_merge(args: MergeArgs) -> Result<()> {
         force: args.force,
         max_shard_bytes: args.max_shard_mib << 20,
     };
-    eprintln!("Loading {} and the adapter in {}", args.model.display(), args.adapter.display());
-    let summary = merge(&args.model, &args.adapter, &args.out, &options, &mut |step| match step {
-        MergeProgress::Loaded { adapted, config } => eprintln!(
-            "Fusing {adapted} adapted layers (rank {}, scale {})",
-            config.lora_parameters.rank, config.lora_parameters.scale
-        ),
-        MergeProgress::Fused { path, index, total } => eprintln!("  [{index}/{total}] {path}"),
-        MergeProgress::Wrote(file) => eprintln!("Wrote {} ({:.1} MiB)", file.name, file.bytes as f64 / (1 << 20) as f64),
-    })?;
+    eprintln!(
+        "Loading {} and the adapter in {}",
+        args.model.display(),
+        args.adapter.display()
+    );
+    let summary = merge(
+        &args.model,
+        &args.adapter,
+        &args.out,
+        &options,
+        &mut |step| match step {
+            MergeProgress::Loaded { adapted, config } => eprintln!(
+                "Fusing {adapted} adapted layers (rank {}, scale {})",
+                config.lora_parameters.rank, config.lora_parameters.scale
+            ),
+            MergeProgress::Fused { path, index, total } => eprintln!("  [{index}/{total}] {path}"),
+            MergeProgress::Wrote(file) => eprintln!(
+                "Wrote {} ({:.1} MiB)",
+                file.name,
+                file.bytes as f64 / (1 << 20) as f64
+            ),
+        },
+    )?;
     if !summary.survival.layers.is_empty() {
         print!("{}", summary.survival);
     }
@@ -287,10 +309,17 @@ fn run_merge(args: MergeArgs) -> Result<()> {
         summary.out.display(),
         summary.dtype,
         summary.weights.len(),
-        if summary.copied.is_empty() { "no tokenizer files (none in the base directory)".to_string() } else { summary.copied.join(", ") }
+        if summary.copied.is_empty() {
+            "no tokenizer files (none in the base directory)".to_string()
+        } else {
+            summary.copied.join(", ")
+        }
     );
     if !summary.left_dense.is_empty() {
-        println!("Left dense (inputs do not fill whole groups): {}", summary.left_dense.join(", "));
+        println!(
+            "Left dense (inputs do not fill whole groups): {}",
+            summary.left_dense.join(", ")
+        );
     }
     Ok(())
 }

@@ -55,16 +55,34 @@ fn export_writes_peft_keys_transposed_tensors_and_config() {
     keys.sort();
     let expected: Vec<String> = ["mlp.down_proj", "self_attn.q_proj", "self_attn.v_proj"]
         .iter()
-        .flat_map(|m| ["lora_A", "lora_B"].map(|s| format!("base_model.model.model.layers.1.{m}.{s}.weight")))
+        .flat_map(|m| {
+            ["lora_A", "lora_B"].map(|s| format!("base_model.model.model.layers.1.{m}.{s}.weight"))
+        })
         .collect();
     assert_eq!(keys, expected.iter().collect::<Vec<_>>());
-    for (module, d_in, d_out) in [("self_attn.q_proj", 64, 32), ("self_attn.v_proj", 64, 16), ("mlp.down_proj", 64, 64)] {
+    for (module, d_in, d_out) in [
+        ("self_attn.q_proj", 64, 32),
+        ("self_attn.v_proj", 64, 16),
+        ("mlp.down_proj", 64, 64),
+    ] {
         let path = format!("model.layers.1.{module}");
         let a = &peft[&format!("base_model.model.{path}.lora_A.weight")];
         let b = &peft[&format!("base_model.model.{path}.lora_B.weight")];
-        assert_eq!((a.shape(), b.shape()), (&[8, d_in][..], &[d_out, 8][..]), "{path}: (r, in) and (out, r)");
-        assert_eq!(bits(a), bits(&transposed(&ours[&format!("{path}.lora_a")])), "{path}");
-        assert_eq!(bits(b), bits(&transposed(&ours[&format!("{path}.lora_b")])), "{path}");
+        assert_eq!(
+            (a.shape(), b.shape()),
+            (&[8, d_in][..], &[d_out, 8][..]),
+            "{path}: (r, in) and (out, r)"
+        );
+        assert_eq!(
+            bits(a),
+            bits(&transposed(&ours[&format!("{path}.lora_a")])),
+            "{path}"
+        );
+        assert_eq!(
+            bits(b),
+            bits(&transposed(&ours[&format!("{path}.lora_b")])),
+            "{path}"
+        );
     }
 
     let config = read_json(&out.join("adapter_config.json"));
@@ -76,7 +94,10 @@ fn export_writes_peft_keys_transposed_tensors_and_config() {
         ("lora_dropout", json!(0.05)),
         ("target_modules", json!(["q_proj", "v_proj", "down_proj"])),
         ("layers_to_transform", json!([1])),
-        ("base_model_name_or_path", json!("tests/fixtures/models/qwen3_f32")),
+        (
+            "base_model_name_or_path",
+            json!("tests/fixtures/models/qwen3_f32"),
+        ),
         ("bias", json!("none")),
         ("use_rslora", json!(false)),
         ("use_dora", json!(false)),
@@ -86,12 +107,37 @@ fn export_writes_peft_keys_transposed_tensors_and_config() {
 
     // Every block, the adapter's default keys, and a base named on the command line.
     let out = tmp.path().join("all");
-    let done = export(&adapter_fixture("llama_q4_all"), None, &out, Some("mlx-community/Llama-3.2-1B-Instruct-4bit"), false).unwrap();
+    let done = export(
+        &adapter_fixture("llama_q4_all"),
+        None,
+        &out,
+        Some("mlx-community/Llama-3.2-1B-Instruct-4bit"),
+        false,
+    )
+    .unwrap();
     assert_eq!(done.modules, 14);
     let config = read_json(&out.join("adapter_config.json"));
-    assert_eq!(config["layers_to_transform"], Value::Null, "num_layers -1: every block");
-    assert_eq!(config["target_modules"], json!(["down_proj", "gate_proj", "up_proj", "k_proj", "o_proj", "q_proj", "v_proj"]));
-    assert_eq!(config["base_model_name_or_path"], "mlx-community/Llama-3.2-1B-Instruct-4bit");
+    assert_eq!(
+        config["layers_to_transform"],
+        Value::Null,
+        "num_layers -1: every block"
+    );
+    assert_eq!(
+        config["target_modules"],
+        json!([
+            "down_proj",
+            "gate_proj",
+            "up_proj",
+            "k_proj",
+            "o_proj",
+            "q_proj",
+            "v_proj"
+        ])
+    );
+    assert_eq!(
+        config["base_model_name_or_path"],
+        "mlx-community/Llama-3.2-1B-Instruct-4bit"
+    );
     assert_eq!(config["lora_alpha"], json!(8.0));
 }
 
@@ -99,7 +145,10 @@ fn export_writes_peft_keys_transposed_tensors_and_config() {
 fn mlx_lm_to_peft_to_mlx_lm_is_bitwise_lossless() {
     let tmp = tempfile::tempdir().unwrap();
     for name in ADAPTERS {
-        let (peft, back) = (tmp.path().join(format!("{name}-peft")), tmp.path().join(format!("{name}-back")));
+        let (peft, back) = (
+            tmp.path().join(format!("{name}-peft")),
+            tmp.path().join(format!("{name}-back")),
+        );
         export(&adapter_fixture(name), None, &peft, None, false).unwrap();
         let done = import(&peft, &back, false).unwrap();
 
@@ -116,17 +165,31 @@ fn mlx_lm_to_peft_to_mlx_lm_is_bitwise_lossless() {
             assert_eq!(bits(&returned[key]), bits(a), "{name} {key}");
         }
 
-        let (before, after) = (AdapterConfig::read(&adapter_fixture(name)).unwrap(), AdapterConfig::read(&back).unwrap());
+        let (before, after) = (
+            AdapterConfig::read(&adapter_fixture(name)).unwrap(),
+            AdapterConfig::read(&back).unwrap(),
+        );
         let (p, q) = (&before.lora_parameters, &after.lora_parameters);
-        assert_eq!((p.rank, p.scale.to_bits(), p.dropout.to_bits()), (q.rank, q.scale.to_bits(), q.dropout.to_bits()), "{name}");
-        assert_eq!(after.extra["model"], before.extra["model"], "{name}: the base model is kept");
+        assert_eq!(
+            (p.rank, p.scale.to_bits(), p.dropout.to_bits()),
+            (q.rank, q.scale.to_bits(), q.dropout.to_bits()),
+            "{name}"
+        );
+        assert_eq!(
+            after.extra["model"], before.extra["model"],
+            "{name}: the base model is kept"
+        );
         if p.keys.is_some() {
             assert_eq!(q.keys, p.keys, "{name}: keys in their order");
         }
         // PEFT cannot say "all blocks" apart from "the last N = all": compare what the two
         // configs select on the model.
         let mut model = load_fixture(adapter_golden(name)["base"].as_str().unwrap());
-        assert_eq!(target_paths(&mut model, &after).unwrap(), target_paths(&mut model, &before).unwrap(), "{name}");
+        assert_eq!(
+            target_paths(&mut model, &after).unwrap(),
+            target_paths(&mut model, &before).unwrap(),
+            "{name}"
+        );
         if name == "qwen3_f32_last" {
             assert_eq!(after.num_layers, 1);
         }
@@ -145,19 +208,49 @@ fn an_imported_adapter_gives_mlx_lms_logits_and_merges_like_the_original() {
     lora_grpo::lora::load(&mut model, &back, None).unwrap();
     let tokens = Array::from_slice(&[1, 17, 42, 99, 7, 200, 3], &[1, 7]);
     let logits = model.forward(&tokens, None).unwrap();
-    let expected: Vec<f32> = g["logits"].as_array().unwrap().iter().flat_map(f32s).collect();
+    let expected: Vec<f32> = g["logits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(f32s)
+        .collect();
     let scale = expected.iter().fold(0f32, |m, x| m.max(x.abs()));
-    let err = logits.as_slice::<f32>().iter().zip(&expected).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
+    let err = logits
+        .as_slice::<f32>()
+        .iter()
+        .zip(&expected)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()))
+        / scale;
     assert!(err < 1e-4, "{err}");
 
     // merge reads a PEFT directory directly, with the same result as the mlx-lm original.
     let (from_peft, from_mlx) = (tmp.path().join("m-peft"), tmp.path().join("m-mlx"));
-    merge(&fixture("llama_q4"), &peft, &from_peft, &MergeOptions::default(), &mut |_| {}).unwrap();
-    merge(&fixture("llama_q4"), &adapter_fixture(name), &from_mlx, &MergeOptions::default(), &mut |_| {}).unwrap();
-    let (a, b) = (mlx_tensors(&from_peft, "model.safetensors"), mlx_tensors(&from_mlx, "model.safetensors"));
+    merge(
+        &fixture("llama_q4"),
+        &peft,
+        &from_peft,
+        &MergeOptions::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    merge(
+        &fixture("llama_q4"),
+        &adapter_fixture(name),
+        &from_mlx,
+        &MergeOptions::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    let (a, b) = (
+        mlx_tensors(&from_peft, "model.safetensors"),
+        mlx_tensors(&from_mlx, "model.safetensors"),
+    );
     assert_eq!(a.len(), b.len());
     for (key, x) in &a {
-        let (x, y) = (x.as_dtype(Dtype::Float32).unwrap(), b[key].as_dtype(Dtype::Float32).unwrap());
+        let (x, y) = (
+            x.as_dtype(Dtype::Float32).unwrap(),
+            b[key].as_dtype(Dtype::Float32).unwrap(),
+        );
         assert_eq!(bits(&x), bits(&y), "{key}");
     }
 }
@@ -187,7 +280,10 @@ fn rslora_and_integer_alpha_from_peft_give_mlx_lm_scales() {
         c["target_modules"] = json!(".*\\.(q_proj|v_proj|down_proj)");
     });
     let done = import(&dir, &tmp.path().join("back"), false).unwrap();
-    assert_eq!(done.config.lora_parameters.scale, (16.0 / 8f64.sqrt()) as f32);
+    assert_eq!(
+        done.config.lora_parameters.scale,
+        (16.0 / 8f64.sqrt()) as f32
+    );
     assert_eq!(
         done.config.lora_parameters.keys.as_deref().unwrap(),
         ["mlp.down_proj", "self_attn.q_proj", "self_attn.v_proj"],
@@ -203,14 +299,23 @@ fn peft_features_mlx_lm_cannot_hold_are_refused_by_name() {
         ("use_dora", json!(true), "`use_dora` is true"),
         ("bias", json!("lora_only"), "`bias`/`lora_bias`"),
         ("modules_to_save", json!(["lm_head"]), "`modules_to_save`"),
-        ("rank_pattern", json!({"q_proj": 16}), "`rank_pattern`/`alpha_pattern`"),
+        (
+            "rank_pattern",
+            json!({"q_proj": 16}),
+            "`rank_pattern`/`alpha_pattern`",
+        ),
         ("fan_in_fan_out", json!(true), "`fan_in_fan_out` is true"),
     ];
     for (i, (key, value, message)) in cases.into_iter().enumerate() {
         let dir = exported(&tmp.path().join(i.to_string()), "qwen3_f32_last");
         edit_config(&dir, |c| c[key] = value);
-        let err = import(&dir, &tmp.path().join("out"), false).unwrap_err().to_string();
-        assert!(err.contains(message) && err.contains("adapter_config.json"), "{key}: {err}");
+        let err = import(&dir, &tmp.path().join("out"), false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(message) && err.contains("adapter_config.json"),
+            "{key}: {err}"
+        );
     }
     assert!(!tmp.path().join("out").exists());
 }
@@ -231,7 +336,8 @@ fn bad_peft_tensors_are_refused_naming_the_key_or_module() {
     let tmp = tempfile::tempdir().unwrap();
     let a_key = "base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight";
     let b_key = "base_model.model.model.layers.1.self_attn.q_proj.lora_B.weight";
-    let cases: Vec<(Box<dyn FnOnce(&mut HashMap<String, Array>)>, &str)> = vec![
+    type Edit = Box<dyn FnOnce(&mut HashMap<String, Array>)>;
+    let cases: Vec<(Edit, &str)> = vec![
         (
             Box::new(|t| {
                 t.insert("base_model.model.model.layers.1.self_attn.q_proj.lora_magnitude_vector".into(), Array::zeros::<f32>(&[32]).unwrap());
@@ -263,26 +369,41 @@ fn bad_peft_tensors_are_refused_naming_the_key_or_module() {
     for (i, (edit, message)) in cases.into_iter().enumerate() {
         let dir = exported(&tmp.path().join(i.to_string()), "qwen3_f32_last");
         edit_weights(&dir, edit);
-        let err = import(&dir, &tmp.path().join("out"), false).unwrap_err().to_string();
+        let err = import(&dir, &tmp.path().join("out"), false)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(message), "{err}");
     }
 
     // Blocks 0 and 2 of a 3-block model: mlx-lm adapters cover the last N blocks.
     let dir = exported(&tmp.path().join("gap"), "llama_q4_all");
     edit_weights(&dir, |t| {
-        let moved: Vec<(String, Array)> =
-            t.iter().filter(|(k, _)| k.contains(".layers.1.")).map(|(k, v)| (k.replace(".layers.1.", ".layers.2."), v.clone())).collect();
+        let moved: Vec<(String, Array)> = t
+            .iter()
+            .filter(|(k, _)| k.contains(".layers.1."))
+            .map(|(k, v)| (k.replace(".layers.1.", ".layers.2."), v.clone()))
+            .collect();
         t.retain(|k, _| !k.contains(".layers.1."));
         t.extend(moved);
     });
-    let err = import(&dir, &tmp.path().join("out"), false).unwrap_err().to_string();
-    assert!(err.contains("adapted blocks [0, 2] are not consecutive"), "{err}");
+    let err = import(&dir, &tmp.path().join("out"), false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("adapted blocks [0, 2] are not consecutive"),
+        "{err}"
+    );
 
     // Weights only as a PyTorch pickle.
     let dir = exported(&tmp.path().join("bin"), "qwen3_f32_last");
     std::fs::rename(dir.join(PEFT_WEIGHTS_FILE), dir.join("adapter_model.bin")).unwrap();
-    let err = import(&dir, &tmp.path().join("out"), false).unwrap_err().to_string();
-    assert!(err.contains("adapter_model.bin") && err.contains("safe_serialization=True"), "{err}");
+    let err = import(&dir, &tmp.path().join("out"), false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("adapter_model.bin") && err.contains("safe_serialization=True"),
+        "{err}"
+    );
     assert!(!tmp.path().join("out").exists());
 }
 
@@ -293,16 +414,39 @@ fn export_refuses_broken_adapters_and_existing_outputs() {
     copy_dir(&adapter_fixture("qwen3_f32_last"), &adapter);
     let mut tensors = mlx_tensors(&adapter, "adapters.safetensors");
     tensors.remove("model.layers.1.mlp.down_proj.lora_b");
-    Array::save_safetensors(tensors.iter().map(|(k, v)| (k.as_str(), v)), None, adapter.join("broken.safetensors")).unwrap();
+    Array::save_safetensors(
+        tensors.iter().map(|(k, v)| (k.as_str(), v)),
+        None,
+        adapter.join("broken.safetensors"),
+    )
+    .unwrap();
     let out = tmp.path().join("out");
-    let err = export(&adapter, Some("broken.safetensors"), &out, None, false).unwrap_err().to_string();
-    assert!(err.contains("module `model.layers.1.mlp.down_proj` has only one of its two LoRA matrices"), "{err}");
-    let err = export(&adapter, Some("0000100_adapters.safetensors"), &out, None, false).unwrap_err().to_string();
-    assert!(err.contains("0000100_adapters.safetensors") && err.contains("not found"), "{err}");
+    let err = export(&adapter, Some("broken.safetensors"), &out, None, false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("module `model.layers.1.mlp.down_proj` has only one of its two LoRA matrices"),
+        "{err}"
+    );
+    let err = export(
+        &adapter,
+        Some("0000100_adapters.safetensors"),
+        &out,
+        None,
+        false,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("0000100_adapters.safetensors") && err.contains("not found"),
+        "{err}"
+    );
     assert!(!out.exists());
 
     std::fs::create_dir(&out).unwrap();
-    let err = export(&adapter, None, &out, None, false).unwrap_err().to_string();
+    let err = export(&adapter, None, &out, None, false)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("already exists"), "{err}");
     export(&adapter, None, &out, None, true).unwrap();
     assert!(out.join(PEFT_WEIGHTS_FILE).exists());
@@ -317,14 +461,43 @@ fn the_command_line_round_trip() {
     let bin = env!("CARGO_BIN_EXE_lora-grpo");
     let run = |args: &[&std::ffi::OsStr]| {
         let out = std::process::Command::new(bin).args(args).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     };
     let adapter = adapter_fixture("qwen3_f32_last");
-    let text = run(&["export".as_ref(), "--adapter".as_ref(), adapter.as_os_str(), "--format".as_ref(), "peft".as_ref(), "--out".as_ref(), peft.as_os_str()]);
-    assert!(text.contains("Exported 3 LoRA modules") && text.contains("layers_to_transform [1]") && text.contains("base_model_name_or_path: tests/fixtures/models/qwen3_f32"), "{text}");
-    let text = run(&["import".as_ref(), "--peft".as_ref(), peft.as_os_str(), "--out".as_ref(), back.as_os_str()]);
-    assert!(text.contains("Imported 3 LoRA modules") && text.contains("rank 8, scale 20, num_layers 1"), "{text}");
-    let (a, b) = (mlx_tensors(&adapter, "adapters.safetensors"), mlx_tensors(&back, "adapters.safetensors"));
+    let text = run(&[
+        "export".as_ref(),
+        "--adapter".as_ref(),
+        adapter.as_os_str(),
+        "--format".as_ref(),
+        "peft".as_ref(),
+        "--out".as_ref(),
+        peft.as_os_str(),
+    ]);
+    assert!(
+        text.contains("Exported 3 LoRA modules")
+            && text.contains("layers_to_transform [1]")
+            && text.contains("base_model_name_or_path: tests/fixtures/models/qwen3_f32"),
+        "{text}"
+    );
+    let text = run(&[
+        "import".as_ref(),
+        "--peft".as_ref(),
+        peft.as_os_str(),
+        "--out".as_ref(),
+        back.as_os_str(),
+    ]);
+    assert!(
+        text.contains("Imported 3 LoRA modules") && text.contains("rank 8, scale 20, num_layers 1"),
+        "{text}"
+    );
+    let (a, b) = (
+        mlx_tensors(&adapter, "adapters.safetensors"),
+        mlx_tensors(&back, "adapters.safetensors"),
+    );
     assert!(a.iter().all(|(k, v)| bits(v) == bits(&b[k])));
 }

@@ -73,9 +73,13 @@ pub fn export(
     let layout = Layout::of(modules.keys().map(String::as_str), &source)?;
     let target_modules = leaf_names(&layout.keys(p.keys.as_deref()), &source)?;
     let layers_to_transform = (config.num_layers >= 0).then(|| layout.blocks.clone());
-    let base_model = base_model
-        .map(str::to_string)
-        .or_else(|| config.extra.get("model").and_then(Value::as_str).map(str::to_string));
+    let base_model = base_model.map(str::to_string).or_else(|| {
+        config
+            .extra
+            .get("model")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
     let peft_config = json!({
         "peft_type": "LORA",
         "task_type": "CAUSAL_LM",
@@ -108,9 +112,18 @@ pub fn export(
             weights::save(&staging.join(PEFT_WEIGHTS_FILE), &peft_tensors)?;
             super::merge::write::write_json(&staging.join(CONFIG_FILE), &peft_config)
         },
-        |path, source| ExportError::Io { path: path.to_path_buf(), source },
+        |path, source| ExportError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
     )?;
-    Ok(PeftExport { out: out.to_path_buf(), modules: modules.len(), target_modules, layers_to_transform, base_model })
+    Ok(PeftExport {
+        out: out.to_path_buf(),
+        modules: modules.len(),
+        target_modules,
+        layers_to_transform,
+        base_model,
+    })
 }
 
 /// Writes the PEFT adapter in `peft_dir` to `out` as an mlx-lm adapter directory, which
@@ -124,9 +137,16 @@ pub fn import(peft_dir: &Path, out: &Path, force: bool) -> Result<PeftImport, Ex
             weights::save(&staging.join(WEIGHTS_FILE), &tensors)?;
             config.write(staging)
         },
-        |path, source| AdapterError::Io { path: path.to_path_buf(), source },
+        |path, source| AdapterError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
     )?;
-    Ok(PeftImport { out: out.to_path_buf(), modules: tensors.len() / 2, config })
+    Ok(PeftImport {
+        out: out.to_path_buf(),
+        modules: tensors.len() / 2,
+        config,
+    })
 }
 
 /// The mlx-lm view of a PEFT adapter: its config and its `lora_a` / `lora_b` tensors.
@@ -137,15 +157,22 @@ pub fn import(peft_dir: &Path, out: &Path, force: bool) -> Result<PeftImport, Ex
 /// onto a base with more blocks fails there, naming the missing tensors.
 pub fn read(dir: &Path) -> Result<(AdapterConfig, BTreeMap<String, Array>), AdapterError> {
     let config_path = dir.join(CONFIG_FILE);
-    let text = std::fs::read_to_string(&config_path).map_err(|source| AdapterError::Io { path: config_path.clone(), source })?;
-    let peft: PeftConfig =
-        serde_json::from_str(&text).map_err(|source| AdapterError::Config { path: config_path.clone(), source })?;
+    let text = std::fs::read_to_string(&config_path).map_err(|source| AdapterError::Io {
+        path: config_path.clone(),
+        source,
+    })?;
+    let peft: PeftConfig = serde_json::from_str(&text).map_err(|source| AdapterError::Config {
+        path: config_path.clone(),
+        source,
+    })?;
     peft.check(&config_path)?;
     let weights_path = dir.join(PEFT_WEIGHTS_FILE);
     if !weights_path.is_file() && dir.join("adapter_model.bin").is_file() {
         return Err(AdapterError::Unsupported {
             path: dir.join("adapter_model.bin"),
-            detail: "PyTorch pickle weights are not read; save the adapter with safe_serialization=True".into(),
+            detail:
+                "PyTorch pickle weights are not read; save the adapter with safe_serialization=True"
+                    .into(),
         });
     }
     let tensors = weights::load(&weights_path)?;
@@ -154,7 +181,11 @@ pub fn read(dir: &Path) -> Result<(AdapterConfig, BTreeMap<String, Array>), Adap
         mlx_tensors.insert(format!("{path}.lora_a"), a.t());
         mlx_tensors.insert(format!("{path}.lora_b"), b.t());
     }
-    let paths: Vec<String> = mlx_tensors.keys().filter_map(|k| k.strip_suffix(".lora_a")).map(str::to_string).collect();
+    let paths: Vec<String> = mlx_tensors
+        .keys()
+        .filter_map(|k| k.strip_suffix(".lora_a"))
+        .map(str::to_string)
+        .collect();
     let layout = Layout::of(paths.iter().map(String::as_str), &weights_path)?;
     if layout.blocks.windows(2).any(|w| w[1] != w[0] + 1) {
         return Err(AdapterError::Unsupported {
@@ -170,9 +201,16 @@ pub fn read(dir: &Path) -> Result<(AdapterConfig, BTreeMap<String, Array>), Adap
         None | Some(0) => -1,
         Some(_) => layout.blocks.len() as i32,
     };
-    let order = peft.target_modules.as_ref().and_then(Value::as_array).map(|list| {
-        list.iter().filter_map(Value::as_str).map(str::to_string).collect::<Vec<_>>()
-    });
+    let order = peft
+        .target_modules
+        .as_ref()
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        });
     let mut extra = Map::new();
     if let Some(base) = &peft.base_model_name_or_path {
         extra.insert("model".into(), Value::String(base.clone()));
@@ -224,25 +262,41 @@ struct PeftConfig {
 impl PeftConfig {
     /// Refuses what mlx-lm's LoRA cannot express, naming the key.
     fn check(&self, path: &Path) -> Result<(), AdapterError> {
-        let refuse = |detail: String| Err(AdapterError::Unsupported { path: path.to_path_buf(), detail });
+        let refuse = |detail: String| {
+            Err(AdapterError::Unsupported {
+                path: path.to_path_buf(),
+                detail,
+            })
+        };
         let non_empty = |m: &Option<Map<String, Value>>| m.as_ref().is_some_and(|m| !m.is_empty());
         if self.peft_type != "LORA" {
-            return refuse(format!("`peft_type` is \"{}\"; only \"LORA\" adapters can be converted", self.peft_type));
+            return refuse(format!(
+                "`peft_type` is \"{}\"; only \"LORA\" adapters can be converted",
+                self.peft_type
+            ));
         }
-        if self.r <= 0 || !(self.lora_alpha.is_finite() && (0.0..1.0).contains(&self.lora_dropout)) {
+        if self.r <= 0 || !(self.lora_alpha.is_finite() && (0.0..1.0).contains(&self.lora_dropout))
+        {
             return refuse(format!("`r` must be > 0, `lora_alpha` finite and 0 <= `lora_dropout` < 1; found {}, {}, {}", self.r, self.lora_alpha, self.lora_dropout));
         }
         if self.use_dora {
             return refuse("`use_dora` is true: DoRA adapters are not supported".into());
         }
         if self.fan_in_fan_out {
-            return refuse("`fan_in_fan_out` is true (GPT-2 style Conv1D weights); not supported".into());
+            return refuse(
+                "`fan_in_fan_out` is true (GPT-2 style Conv1D weights); not supported".into(),
+            );
         }
         if self.bias.as_deref().is_some_and(|b| b != "none") || self.lora_bias {
-            return refuse("`bias`/`lora_bias` train bias vectors, which mlx-lm adapters cannot hold".into());
+            return refuse(
+                "`bias`/`lora_bias` train bias vectors, which mlx-lm adapters cannot hold".into(),
+            );
         }
         if self.modules_to_save.as_ref().is_some_and(|m| !m.is_empty()) {
-            return refuse("`modules_to_save` stores fully trained modules, which mlx-lm adapters cannot hold".into());
+            return refuse(
+                "`modules_to_save` stores fully trained modules, which mlx-lm adapters cannot hold"
+                    .into(),
+            );
         }
         if non_empty(&self.rank_pattern) || non_empty(&self.alpha_pattern) {
             return refuse("`rank_pattern`/`alpha_pattern` give modules their own rank or alpha; mlx-lm adapters use one".into());
@@ -260,18 +314,32 @@ impl PeftConfig {
 }
 
 /// `(lora_a, lora_b)` by module path from mlx-lm tensors, with shapes checked.
-fn mlx_pairs(tensors: &BTreeMap<String, Array>, rank: i32, file: &Path) -> Result<BTreeMap<String, (Array, Array)>, AdapterError> {
+fn mlx_pairs(
+    tensors: &BTreeMap<String, Array>,
+    rank: i32,
+    file: &Path,
+) -> Result<BTreeMap<String, (Array, Array)>, AdapterError> {
     fn split(key: &str) -> Option<(&str, bool)> {
-        key.strip_suffix(".lora_a").map(|p| (p, true)).or_else(|| key.strip_suffix(".lora_b").map(|p| (p, false)))
+        key.strip_suffix(".lora_a")
+            .map(|p| (p, true))
+            .or_else(|| key.strip_suffix(".lora_b").map(|p| (p, false)))
     }
-    pairs(tensors, split, rank, file, "(in, r)", "(r, out)", |a, b| (a[1], b[0]))
+    pairs(tensors, split, rank, file, "(in, r)", "(r, out)", |a, b| {
+        (a[1], b[0])
+    })
 }
 
 /// `(lora_A, lora_B)` by module path from PEFT tensors, with shapes checked.
-fn peft_pairs(tensors: &BTreeMap<String, Array>, rank: i32, file: &Path) -> Result<BTreeMap<String, (Array, Array)>, AdapterError> {
+fn peft_pairs(
+    tensors: &BTreeMap<String, Array>,
+    rank: i32,
+    file: &Path,
+) -> Result<BTreeMap<String, (Array, Array)>, AdapterError> {
     fn split(key: &str) -> Option<(&str, bool)> {
         let rest = key.strip_prefix(KEY_PREFIX)?;
-        rest.strip_suffix(A_SUFFIX).map(|p| (p, true)).or_else(|| rest.strip_suffix(B_SUFFIX).map(|p| (p, false)))
+        rest.strip_suffix(A_SUFFIX)
+            .map(|p| (p, true))
+            .or_else(|| rest.strip_suffix(B_SUFFIX).map(|p| (p, false)))
     }
     if let Some(key) = tensors.keys().find(|k| !k.starts_with(KEY_PREFIX)) {
         return Err(AdapterError::Unsupported {
@@ -279,7 +347,9 @@ fn peft_pairs(tensors: &BTreeMap<String, Array>, rank: i32, file: &Path) -> Resu
             detail: format!("tensor `{key}` does not start with `{KEY_PREFIX}` (the PeftModel prefix of a causal LM)"),
         });
     }
-    pairs(tensors, split, rank, file, "(r, in)", "(out, r)", |a, b| (a[0], b[1]))
+    pairs(tensors, split, rank, file, "(r, in)", "(out, r)", |a, b| {
+        (a[0], b[1])
+    })
 }
 
 /// Groups `tensors` into A/B pairs by module path (`split` gives a key's path and whether
@@ -294,7 +364,10 @@ fn pairs(
     b_shape: &str,
     ranks: impl Fn(&[i32], &[i32]) -> (i32, i32),
 ) -> Result<BTreeMap<String, (Array, Array)>, AdapterError> {
-    let mismatch = |detail: String| AdapterError::Mismatch { path: file.to_path_buf(), detail };
+    let mismatch = |detail: String| AdapterError::Mismatch {
+        path: file.to_path_buf(),
+        detail,
+    };
     let mut sides: BTreeMap<&str, (Option<&Array>, Option<&Array>)> = BTreeMap::new();
     for (key, array) in tensors {
         let (path, is_a) = split(key).ok_or_else(|| AdapterError::Unsupported {
@@ -307,7 +380,9 @@ fn pairs(
     let mut out = BTreeMap::new();
     for (path, side) in sides {
         let (Some(a), Some(b)) = side else {
-            return Err(mismatch(format!("module `{path}` has only one of its two LoRA matrices")));
+            return Err(mismatch(format!(
+                "module `{path}` has only one of its two LoRA matrices"
+            )));
         };
         let (sa, sb) = (a.shape(), b.shape());
         if sa.len() != 2 || sb.len() != 2 || ranks(sa, sb) != (rank, rank) {
@@ -362,7 +437,11 @@ impl Layout {
                 ),
             });
         }
-        Ok(Self { blocks: per_block.into_keys().collect(), in_block, outside })
+        Ok(Self {
+            blocks: per_block.into_keys().collect(),
+            in_block,
+            outside,
+        })
     }
 
     /// Every adapted module key (in-block paths, then outside ones), ordered as `order`
@@ -372,7 +451,11 @@ impl Layout {
         let mut keys: Vec<String> = self.in_block.iter().chain(&self.outside).cloned().collect();
         let position = |key: &String| {
             order
-                .and_then(|names| names.iter().position(|m| key == m || key.ends_with(&format!(".{m}"))))
+                .and_then(|names| {
+                    names
+                        .iter()
+                        .position(|m| key == m || key.ends_with(&format!(".{m}")))
+                })
                 .unwrap_or(usize::MAX)
         };
         keys.sort_by_key(|k| position(k));
@@ -393,5 +476,8 @@ fn leaf_names(keys: &[String], file: &Path) -> Result<Vec<String>, AdapterError>
             });
         }
     }
-    Ok(keys.iter().map(|k| k.rsplit('.').next().unwrap_or(k).to_string()).collect())
+    Ok(keys
+        .iter()
+        .map(|k| k.rsplit('.').next().unwrap_or(k).to_string())
+        .collect())
 }

@@ -45,7 +45,13 @@ pub struct MergeOptions {
 
 impl Default for MergeOptions {
     fn default() -> Self {
-        Self { adapter_file: None, quantize: None, dtype: None, force: false, max_shard_bytes: DEFAULT_MAX_SHARD_BYTES }
+        Self {
+            adapter_file: None,
+            quantize: None,
+            dtype: None,
+            force: false,
+            max_shard_bytes: DEFAULT_MAX_SHARD_BYTES,
+        }
     }
 }
 
@@ -53,9 +59,16 @@ impl Default for MergeOptions {
 #[derive(Debug)]
 pub enum MergeProgress<'a> {
     /// Base and adapter are loaded; `adapted` linears will be fused.
-    Loaded { adapted: usize, config: &'a AdapterConfig },
+    Loaded {
+        adapted: usize,
+        config: &'a AdapterConfig,
+    },
     /// One adapted linear was fused (`index` counts from 1).
-    Fused { path: &'a str, index: usize, total: usize },
+    Fused {
+        path: &'a str,
+        index: usize,
+        total: usize,
+    },
     /// One weights file was written.
     Wrote(&'a WrittenFile),
 }
@@ -89,27 +102,55 @@ pub fn merge(
     options: &MergeOptions,
     progress: &mut dyn FnMut(MergeProgress),
 ) -> Result<MergeSummary, ExportError> {
-    check_output(out, options.force, &[(model_dir, "base model"), (adapter_dir, "adapter")])?;
+    check_output(
+        out,
+        options.force,
+        &[(model_dir, "base model"), (adapter_dir, "adapter")],
+    )?;
     let config = ConfigFile::read(model_dir)?;
-    let load = LoadOptions { dtype: ComputeDtype::Checkpoint, ..LoadOptions::default() };
+    let load = LoadOptions {
+        dtype: ComputeDtype::Checkpoint,
+        ..LoadOptions::default()
+    };
     let mut model = crate::model::load(model_dir, &load)?;
     let adapter = load_adapter(&mut model, adapter_dir, options.adapter_file.as_deref())?;
     let dtype = options.dtype.unwrap_or(model.model.norm.weight.dtype());
     let plan = match options.quantize {
-        Some(arg) => Some(OutputQuantization::new(arg, model.spec().quantization.as_ref())?),
+        Some(arg) => Some(OutputQuantization::new(
+            arg,
+            model.spec().quantization.as_ref(),
+        )?),
         None => None,
     };
 
-    let mut tensors: BTreeMap<String, Array> = model.parameters().flatten().into_iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-    let mut convert = Conversion { plan: plan.as_ref(), dtype, stored: Vec::new(), left_dense: Vec::new(), survival: SurvivalReport::default() };
+    let mut tensors: BTreeMap<String, Array> = model
+        .parameters()
+        .flatten()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let mut convert = Conversion {
+        plan: plan.as_ref(),
+        dtype,
+        stored: Vec::new(),
+        left_dense: Vec::new(),
+        survival: SurvivalReport::default(),
+    };
     let embed = model.model.embed_tokens.clone().into_matrix();
     convert.matrix("model.embed_tokens", embed, None, &mut tensors)?;
     let fused = adapted_paths(&mut model);
-    progress(MergeProgress::Loaded { adapted: fused.len(), config: &adapter });
+    progress(MergeProgress::Loaded {
+        adapted: fused.len(),
+        config: &adapter,
+    });
     let mut index = 0;
     for (path, layer) in model.linear_layers_mut() {
         let delta = match (&layer.lora_a.value, &layer.lora_b.value) {
-            (Some(a), Some(b)) => Some(a.matmul(b).and_then(|ab| ab.t().multiply(Array::from_f32(layer.lora_scale))).map_err(mlx("lora delta"))?),
+            (Some(a), Some(b)) => Some(
+                a.matmul(b)
+                    .and_then(|ab| ab.t().multiply(Array::from_f32(layer.lora_scale)))
+                    .map_err(mlx("lora delta"))?,
+            ),
             _ => None,
         };
         for key in ["lora_a", "lora_b"] {
@@ -120,7 +161,11 @@ pub fn merge(
         convert.matrix(&path, matrix, delta, &mut tensors)?;
         if adapted {
             index += 1;
-            progress(MergeProgress::Fused { path: &path, index, total: fused.len() });
+            progress(MergeProgress::Fused {
+                path: &path,
+                index,
+                total: fused.len(),
+            });
         }
     }
     drop(model);
@@ -128,7 +173,11 @@ pub fn merge(
         .into_iter()
         .map(|(key, array)| {
             let cast = is_float(array.dtype()) && array.dtype() != dtype;
-            let array = if cast { array.as_dtype(dtype).map_err(mlx("astype"))? } else { array };
+            let array = if cast {
+                array.as_dtype(dtype).map_err(mlx("astype"))?
+            } else {
+                array
+            };
             Ok((key, array))
         })
         .collect::<Result<_, ExportError>>()?;
@@ -137,18 +186,26 @@ pub fn merge(
     values.remove("quantization");
     values.remove("quantization_config");
     if let Some(plan) = &plan {
-        let section = Value::Object(plan.config_section(convert.stored.iter().map(|(p, q)| (p.as_str(), *q))));
+        let section = Value::Object(
+            plan.config_section(convert.stored.iter().map(|(p, q)| (p.as_str(), *q))),
+        );
         values.insert("quantization".into(), section.clone());
         values.insert("quantization_config".into(), section);
     }
     let (weights, copied) = crate::atomic::write_dir(
         out,
         |staging| {
-            let weights = write::write_weights(staging, tensors, options.max_shard_bytes, &mut |f| progress(MergeProgress::Wrote(f)))?;
+            let weights =
+                write::write_weights(staging, tensors, options.max_shard_bytes, &mut |f| {
+                    progress(MergeProgress::Wrote(f))
+                })?;
             write::write_json(&staging.join("config.json"), &Value::Object(values))?;
             Ok((weights, write::copy_support_files(model_dir, staging)?))
         },
-        |path, source| ExportError::Io { path: path.to_path_buf(), source },
+        |path, source| ExportError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
     )?;
     Ok(MergeSummary {
         out: out.to_path_buf(),
@@ -164,26 +221,44 @@ pub fn merge(
 
 /// Refuses an existing output without `force`, and an output that is (or contains) one
 /// of the inputs even with it.
-pub fn check_output(out: &Path, force: bool, inputs: &[(&Path, &'static str)]) -> Result<(), ExportError> {
+pub fn check_output(
+    out: &Path,
+    force: bool,
+    inputs: &[(&Path, &'static str)],
+) -> Result<(), ExportError> {
     if !out.exists() {
         return Ok(());
     }
-    let canonical = |p: &Path| p.canonicalize().map_err(|source| ExportError::Io { path: p.to_path_buf(), source });
+    let canonical = |p: &Path| {
+        p.canonicalize().map_err(|source| ExportError::Io {
+            path: p.to_path_buf(),
+            source,
+        })
+    };
     let out_canonical = canonical(out)?;
     for (input, role) in inputs {
         if canonical(input)?.starts_with(&out_canonical) {
-            return Err(ExportError::OutputIsInput { path: out.to_path_buf(), role });
+            return Err(ExportError::OutputIsInput {
+                path: out.to_path_buf(),
+                role,
+            });
         }
     }
     if !force {
-        return Err(ExportError::OutputExists { path: out.to_path_buf() });
+        return Err(ExportError::OutputExists {
+            path: out.to_path_buf(),
+        });
     }
     Ok(())
 }
 
 /// Attaches the adapter in `dir` to `model`: mlx-lm's layout, or PEFT's (converted on
 /// the fly). Keys and shapes must match the model's exactly.
-fn load_adapter(model: &mut CausalLm, dir: &Path, file: Option<&str>) -> Result<AdapterConfig, ExportError> {
+fn load_adapter(
+    model: &mut CausalLm,
+    dir: &Path,
+    file: Option<&str>,
+) -> Result<AdapterConfig, ExportError> {
     if !peft::is_peft_dir(dir) {
         return Ok(super::load(model, dir, file)?);
     }
@@ -194,11 +269,19 @@ fn load_adapter(model: &mut CausalLm, dir: &Path, file: Option<&str>) -> Result<
 }
 
 fn adapted_paths(model: &mut CausalLm) -> Vec<String> {
-    model.linear_layers_mut().into_iter().filter(|(_, l)| l.lora_a.value.is_some()).map(|(p, _)| p).collect()
+    model
+        .linear_layers_mut()
+        .into_iter()
+        .filter(|(_, l)| l.lora_a.value.is_some())
+        .map(|(p, _)| p)
+        .collect()
 }
 
 fn is_float(dtype: Dtype) -> bool {
-    matches!(dtype, Dtype::Float32 | Dtype::Float16 | Dtype::Bfloat16 | Dtype::Float64)
+    matches!(
+        dtype,
+        Dtype::Float32 | Dtype::Float16 | Dtype::Bfloat16 | Dtype::Float64
+    )
 }
 
 fn mlx(op: &'static str) -> impl Fn(mlx_rs::error::Exception) -> ExportError {
@@ -226,7 +309,9 @@ impl Conversion<'_> {
         tensors: &mut BTreeMap<String, Array>,
     ) -> Result<(), ExportError> {
         let base_params = matrix.quantized.as_ref().map(|(_, _, q)| *q);
-        let wanted = self.plan.and_then(|p| p.wanted(path, base_params.is_some()));
+        let wanted = self
+            .plan
+            .and_then(|p| p.wanted(path, base_params.is_some()));
         let target = wanted.filter(|q| matrix.cols() % q.group_size == 0);
         if wanted.is_some() && target.is_none() {
             self.left_dense.push(path.to_string());
@@ -234,15 +319,35 @@ impl Conversion<'_> {
         let output = match (delta, target) {
             // Untouched matrices keep their stored values (the final cast sets the dtype).
             (None, t) if t == base_params => matrix,
-            (None, None) => StoredMatrix { weight: matrix.dense(self.dtype).map_err(mlx("dequantize"))?, quantized: None },
-            (None, Some(q)) => matrix.dense(self.dtype).and_then(|w| StoredMatrix { weight: w, quantized: None }.quantize(q)).map_err(mlx("quantize"))?,
+            (None, None) => StoredMatrix {
+                weight: matrix.dense(self.dtype).map_err(mlx("dequantize"))?,
+                quantized: None,
+            },
+            (None, Some(q)) => matrix
+                .dense(self.dtype)
+                .and_then(|w| {
+                    StoredMatrix {
+                        weight: w,
+                        quantized: None,
+                    }
+                    .quantize(q)
+                })
+                .map_err(mlx("quantize"))?,
             (Some(delta), None) => {
-                let w = matrix.dense(Dtype::Float32).and_then(|w| w.add(&delta)).and_then(|w| w.as_dtype(self.dtype));
-                StoredMatrix { weight: w.map_err(mlx("merge"))?, quantized: None }
+                let w = matrix
+                    .dense(Dtype::Float32)
+                    .and_then(|w| w.add(&delta))
+                    .and_then(|w| w.as_dtype(self.dtype));
+                StoredMatrix {
+                    weight: w.map_err(mlx("merge"))?,
+                    quantized: None,
+                }
             }
             (Some(delta), Some(q)) => {
                 let base = matrix.dense(Dtype::Float32).map_err(mlx("dequantize"))?;
-                let (merged, survival) = survival::quantize_and_measure(path, &base, &delta, self.dtype, q).map_err(mlx("quantize"))?;
+                let (merged, survival) =
+                    survival::quantize_and_measure(path, &base, &delta, self.dtype, q)
+                        .map_err(mlx("quantize"))?;
                 self.survival.layers.push(survival);
                 merged
             }

@@ -21,8 +21,15 @@ impl FromStr for QuantizeArg {
     type Err = ExportError;
 
     fn from_str(value: &str) -> Result<Self, ExportError> {
-        let bad = |problem: &str| ExportError::Quantize { value: value.to_string(), problem: problem.to_string() };
-        let number = |s: &str| s.trim().parse::<i32>().map_err(|_| bad("expected BITS or BITS,GROUP, e.g. `4` or `4,64`"));
+        let bad = |problem: &str| ExportError::Quantize {
+            value: value.to_string(),
+            problem: problem.to_string(),
+        };
+        let number = |s: &str| {
+            s.trim()
+                .parse::<i32>()
+                .map_err(|_| bad("expected BITS or BITS,GROUP, e.g. `4` or `4,64`"))
+        };
         let (bits, group_size) = match value.split_once(',') {
             Some((bits, group)) => (number(bits)?, Some(number(group)?)),
             None => (number(value)?, None),
@@ -44,12 +51,19 @@ pub struct OutputQuantization {
 impl OutputQuantization {
     /// `arg`'s bits with its group size, else the base's default group size, else 64.
     pub fn new(arg: QuantizeArg, base: Option<&Quantization>) -> Result<Self, ExportError> {
-        let group = arg.group_size.or(base.map(|q| q.default.group_size)).unwrap_or(DEFAULT_GROUP_SIZE);
-        let default = QuantParams::new(group, arg.bits).map_err(|problem| ExportError::Quantize {
-            value: format!("{},{group}", arg.bits),
-            problem,
-        })?;
-        Ok(Self { default, base: base.cloned() })
+        let group = arg
+            .group_size
+            .or(base.map(|q| q.default.group_size))
+            .unwrap_or(DEFAULT_GROUP_SIZE);
+        let default =
+            QuantParams::new(group, arg.bits).map_err(|problem| ExportError::Quantize {
+                value: format!("{},{group}", arg.bits),
+                problem,
+            })?;
+        Ok(Self {
+            default,
+            base: base.cloned(),
+        })
     }
 
     /// The parameters the matrix at `path` should be quantized with, or `None` to keep it
@@ -70,7 +84,10 @@ impl OutputQuantization {
     /// The `quantization` section for config.json: the default, an entry for every
     /// matrix stored with other parameters, and the base's `false` entries. Dense
     /// matrices need no entry: loaders quantize only what has `.scales` in the files.
-    pub fn config_section<'a>(&self, stored: impl IntoIterator<Item = (&'a str, QuantParams)>) -> Map<String, Value> {
+    pub fn config_section<'a>(
+        &self,
+        stored: impl IntoIterator<Item = (&'a str, QuantParams)>,
+    ) -> Map<String, Value> {
         let mut section = Map::new();
         section.insert("group_size".into(), self.default.group_size.into());
         section.insert("bits".into(), self.default.bits.into());
@@ -84,7 +101,12 @@ impl OutputQuantization {
             })
             .collect();
         if let Some(base) = &self.base {
-            entries.extend(base.overrides.iter().filter(|(_, q)| q.is_none()).map(|(p, _)| (p.clone(), Value::Bool(false))));
+            entries.extend(
+                base.overrides
+                    .iter()
+                    .filter(|(_, q)| q.is_none())
+                    .map(|(p, _)| (p.clone(), Value::Bool(false))),
+            );
         }
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         section.extend(entries);
@@ -103,13 +125,35 @@ mod tests {
 
     #[test]
     fn parses_bits_and_optional_group() {
-        assert_eq!("4".parse::<QuantizeArg>().unwrap(), QuantizeArg { bits: 4, group_size: None });
-        assert_eq!("8,32".parse::<QuantizeArg>().unwrap(), QuantizeArg { bits: 8, group_size: Some(32) });
+        assert_eq!(
+            "4".parse::<QuantizeArg>().unwrap(),
+            QuantizeArg {
+                bits: 4,
+                group_size: None
+            }
+        );
+        assert_eq!(
+            "8,32".parse::<QuantizeArg>().unwrap(),
+            QuantizeArg {
+                bits: 8,
+                group_size: Some(32)
+            }
+        );
         let err = "7".parse::<QuantizeArg>().unwrap_err().to_string();
-        assert_eq!(err, "invalid --quantize `7`: bits must be one of 2, 3, 4, 5, 6, 8, found 7");
+        assert_eq!(
+            err,
+            "invalid --quantize `7`: bits must be one of 2, 3, 4, 5, 6, 8, found 7"
+        );
         let err = "4,48".parse::<QuantizeArg>().unwrap_err().to_string();
-        assert!(err.contains("group_size must be 32, 64 or 128, found 48"), "{err}");
-        assert!("four".parse::<QuantizeArg>().unwrap_err().to_string().contains("e.g. `4` or `4,64`"));
+        assert!(
+            err.contains("group_size must be 32, 64 or 128, found 48"),
+            "{err}"
+        );
+        assert!("four"
+            .parse::<QuantizeArg>()
+            .unwrap_err()
+            .to_string()
+            .contains("e.g. `4` or `4,64`"));
     }
 
     #[test]
@@ -121,10 +165,23 @@ mod tests {
                 ("lm_head".to_string(), None),
             ]),
         };
-        let out = OutputQuantization::new(QuantizeArg { bits: 6, group_size: None }, Some(&base)).unwrap();
+        let out = OutputQuantization::new(
+            QuantizeArg {
+                bits: 6,
+                group_size: None,
+            },
+            Some(&base),
+        )
+        .unwrap();
         assert_eq!(out.default, q(64, 6), "the base's group size by default");
-        assert_eq!(out.wanted("model.layers.0.mlp.down_proj", true), Some(q(64, 6)));
-        assert_eq!(out.wanted("model.layers.1.mlp.down_proj", true), Some(q(32, 8)));
+        assert_eq!(
+            out.wanted("model.layers.0.mlp.down_proj", true),
+            Some(q(64, 6))
+        );
+        assert_eq!(
+            out.wanted("model.layers.1.mlp.down_proj", true),
+            Some(q(32, 8))
+        );
         assert_eq!(out.wanted("lm_head", true), None);
         assert_eq!(out.wanted("model.layers.0.self_attn.o_proj", false), None);
         let section = out.config_section([
@@ -140,7 +197,14 @@ mod tests {
 
     #[test]
     fn a_dense_base_gets_every_matrix_quantized() {
-        let out = OutputQuantization::new(QuantizeArg { bits: 4, group_size: Some(32) }, None).unwrap();
+        let out = OutputQuantization::new(
+            QuantizeArg {
+                bits: 4,
+                group_size: Some(32),
+            },
+            None,
+        )
+        .unwrap();
         assert_eq!(out.wanted("model.embed_tokens", false), Some(q(32, 4)));
     }
 }

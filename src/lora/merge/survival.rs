@@ -43,19 +43,23 @@ pub struct SurvivalReport {
 impl SurvivalReport {
     /// `sqrt(sum |error|^2 / sum |delta|^2)` over all layers.
     pub fn overall_relative_error(&self) -> Option<f64> {
-        let sum = |f: fn(&LayerSurvival) -> f64| self.layers.iter().map(|l| f(l).powi(2)).sum::<f64>();
+        let sum =
+            |f: fn(&LayerSurvival) -> f64| self.layers.iter().map(|l| f(l).powi(2)).sum::<f64>();
         let delta = sum(|l| l.delta_norm);
         (delta > 0.0).then(|| (sum(|l| l.error_norm) / delta).sqrt())
     }
 
     /// Layers whose relative error is above [`MOSTLY_LOST`].
     pub fn lost_layers(&self) -> impl Iterator<Item = &LayerSurvival> {
-        self.layers.iter().filter(|l| l.relative_error().is_some_and(|e| e > MOSTLY_LOST))
+        self.layers
+            .iter()
+            .filter(|l| l.relative_error().is_some_and(|e| e > MOSTLY_LOST))
     }
 
     /// Whether most of the adapter's change was lost overall.
     pub fn mostly_lost(&self) -> bool {
-        self.overall_relative_error().is_some_and(|e| e > MOSTLY_LOST)
+        self.overall_relative_error()
+            .is_some_and(|e| e > MOSTLY_LOST)
     }
 }
 
@@ -63,13 +67,34 @@ impl fmt::Display for SurvivalReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ratio = |e: Option<f64>| e.map_or("no change".to_string(), |e| format!("{e:.3}"));
         writeln!(f, "adapter change kept after re-quantization (relative error |kept - delta| / |delta|: 0 = all kept, >= 1 = lost)")?;
-        let width = self.layers.iter().map(|l| l.path.len()).max().unwrap_or(0).max(7);
+        let width = self
+            .layers
+            .iter()
+            .map(|l| l.path.len())
+            .max()
+            .unwrap_or(0)
+            .max(7);
         for l in &self.layers {
-            let mark = if l.relative_error().is_some_and(|e| e > MOSTLY_LOST) { "  <- mostly lost" } else { "" };
+            let mark = if l.relative_error().is_some_and(|e| e > MOSTLY_LOST) {
+                "  <- mostly lost"
+            } else {
+                ""
+            };
             let params = format!("{}-bit g{}", l.params.bits, l.params.group_size);
-            writeln!(f, "  {:width$}  {params:>9}  {}{mark}", l.path, ratio(l.relative_error()))?;
+            writeln!(
+                f,
+                "  {:width$}  {params:>9}  {}{mark}",
+                l.path,
+                ratio(l.relative_error())
+            )?;
         }
-        writeln!(f, "  {:width$}  {:>9}  {}", "overall", "", ratio(self.overall_relative_error()))?;
+        writeln!(
+            f,
+            "  {:width$}  {:>9}  {}",
+            "overall",
+            "",
+            ratio(self.overall_relative_error())
+        )?;
         if self.mostly_lost() {
             writeln!(
                 f,
@@ -94,11 +119,17 @@ pub(super) fn quantize_and_measure(
     params: QuantParams,
 ) -> Result<(StoredMatrix, LayerSurvival), Exception> {
     let stored = |w: &Array| -> Result<StoredMatrix, Exception> {
-        let (weight, scales, biases) = ops::quantize(w.as_dtype(dtype)?, params.group_size, params.bits)?;
-        Ok(StoredMatrix { weight, quantized: Some((scales, biases, params)) })
+        let (weight, scales, biases) =
+            ops::quantize(w.as_dtype(dtype)?, params.group_size, params.bits)?;
+        Ok(StoredMatrix {
+            weight,
+            quantized: Some((scales, biases, params)),
+        })
     };
     let merged = stored(&base.add(delta)?)?;
-    let kept = merged.dense(Dtype::Float32)?.subtract(stored(base)?.dense(Dtype::Float32)?)?;
+    let kept = merged
+        .dense(Dtype::Float32)?
+        .subtract(stored(base)?.dense(Dtype::Float32)?)?;
     let error2 = kept.subtract(delta)?.square()?.sum(None)?;
     let delta2 = delta.square()?.sum(None)?;
     let mut outputs = vec![&merged.weight, &error2, &delta2];
@@ -107,10 +138,17 @@ pub(super) fn quantize_and_measure(
     }
     mlx_rs::transforms::eval(outputs)?;
     let norm = |sum2: &Array| -> Result<f64, Exception> {
-        let value = sum2.try_item_cast::<f32>().map_err(|e| Exception::custom(e.to_string()))?;
+        let value = sum2
+            .try_item_cast::<f32>()
+            .map_err(|e| Exception::custom(e.to_string()))?;
         Ok((value as f64).sqrt())
     };
-    let survival = LayerSurvival { path: path.to_string(), params, delta_norm: norm(&delta2)?, error_norm: norm(&error2)? };
+    let survival = LayerSurvival {
+        path: path.to_string(),
+        params,
+        delta_norm: norm(&delta2)?,
+        error_norm: norm(&error2)?,
+    };
     Ok((merged, survival))
 }
 
@@ -119,12 +157,19 @@ mod tests {
     use super::*;
 
     fn layer(delta: f64, error: f64) -> LayerSurvival {
-        LayerSurvival { path: "model.layers.0.mlp.up_proj".into(), params: QuantParams::new(64, 4).unwrap(), delta_norm: delta, error_norm: error }
+        LayerSurvival {
+            path: "model.layers.0.mlp.up_proj".into(),
+            params: QuantParams::new(64, 4).unwrap(),
+            delta_norm: delta,
+            error_norm: error,
+        }
     }
 
     #[test]
     fn overall_error_weighs_layers_by_their_delta() {
-        let report = SurvivalReport { layers: vec![layer(3.0, 0.0), layer(4.0, 4.0)] };
+        let report = SurvivalReport {
+            layers: vec![layer(3.0, 0.0), layer(4.0, 4.0)],
+        };
         // sqrt((0 + 16) / (9 + 16)) = 0.8
         assert!((report.overall_relative_error().unwrap() - 0.8).abs() < 1e-12);
         assert!(report.mostly_lost());
@@ -137,7 +182,9 @@ mod tests {
 
     #[test]
     fn an_unchanged_adapter_has_no_ratio_and_no_warning() {
-        let report = SurvivalReport { layers: vec![layer(0.0, 0.0)] };
+        let report = SurvivalReport {
+            layers: vec![layer(0.0, 0.0)],
+        };
         assert_eq!(report.overall_relative_error(), None);
         assert!(!report.mostly_lost());
         assert!(report.to_string().contains("no change"));

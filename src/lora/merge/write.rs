@@ -25,7 +25,10 @@ pub fn is_support_file(name: &str) -> bool {
         "chat_template.json",
         "generation_config.json",
     ];
-    NAMES.contains(&name) || name.starts_with("tokenizer") || name.ends_with(".py") || name.starts_with("LICENSE")
+    NAMES.contains(&name)
+        || name.starts_with("tokenizer")
+        || name.ends_with(".py")
+        || name.starts_with("LICENSE")
 }
 
 /// One weights file written.
@@ -71,18 +74,27 @@ pub(super) fn write_weights(
         };
         let path = dir.join(&name);
         Array::save_safetensors(shard.iter().map(|(k, v)| (k.as_str(), v)), &metadata, &path)
-            .map_err(|e| ExportError::Safetensors { path: path.clone(), detail: e.to_string() })?;
+            .map_err(|e| ExportError::Safetensors {
+                path: path.clone(),
+                detail: e.to_string(),
+            })?;
         total += shard.iter().map(|(_, v)| v.nbytes() as u64).sum::<u64>();
         for (key, _) in &shard {
             weight_map.insert(key.clone(), Value::String(name.clone()));
         }
-        let bytes = std::fs::metadata(&path).map_err(|source| ExportError::Io { path: path.clone(), source })?.len();
+        let bytes = std::fs::metadata(&path)
+            .map_err(|source| ExportError::Io {
+                path: path.clone(),
+                source,
+            })?
+            .len();
         let file = WrittenFile { name, bytes };
         on_file(&file);
         written.push(file);
     }
     if count > 1 {
-        let index = serde_json::json!({"metadata": {"total_size": total}, "weight_map": weight_map});
+        let index =
+            serde_json::json!({"metadata": {"total_size": total}, "weight_map": weight_map});
         write_json(&dir.join("model.safetensors.index.json"), &index)?;
     }
     Ok(written)
@@ -90,16 +102,25 @@ pub(super) fn write_weights(
 
 /// Writes pretty-printed JSON with a final newline.
 pub(crate) fn write_json(path: &Path, value: &Value) -> Result<(), ExportError> {
-    let mut text = serde_json::to_string_pretty(value).map_err(|e| ExportError::Io { path: path.to_path_buf(), source: e.into() })?;
+    let mut text = serde_json::to_string_pretty(value).map_err(|e| ExportError::Io {
+        path: path.to_path_buf(),
+        source: e.into(),
+    })?;
     text.push('\n');
-    std::fs::write(path, text).map_err(|source| ExportError::Io { path: path.to_path_buf(), source })
+    std::fs::write(path, text).map_err(|source| ExportError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Copies the base's support files (see [`is_support_file`]) into `dir`; returns their
 /// names, sorted. A listed file that cannot be read is an error, not a silent omission.
 pub(super) fn copy_support_files(base: &Path, dir: &Path) -> Result<Vec<String>, ExportError> {
     fn io(path: &Path) -> impl Fn(std::io::Error) -> ExportError + '_ {
-        move |source| ExportError::Io { path: path.to_path_buf(), source }
+        move |source| ExportError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
     let mut names = Vec::new();
     for entry in std::fs::read_dir(base).map_err(io(base))? {
@@ -120,10 +141,25 @@ mod tests {
 
     #[test]
     fn support_files_are_tokenizer_template_generation_code_and_licence() {
-        for name in ["tokenizer.json", "tokenizer_config.json", "tokenizer.model", "generation_config.json", "chat_template.jinja", "modeling_x.py", "LICENSE"] {
+        for name in [
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "tokenizer.model",
+            "generation_config.json",
+            "chat_template.jinja",
+            "modeling_x.py",
+            "LICENSE",
+        ] {
             assert!(is_support_file(name), "{name}");
         }
-        for name in ["model.safetensors", "model.safetensors.index.json", "config.json", "consolidated.safetensors", "pytorch_model.bin", "README.md"] {
+        for name in [
+            "model.safetensors",
+            "model.safetensors.index.json",
+            "config.json",
+            "consolidated.safetensors",
+            "pytorch_model.bin",
+            "README.md",
+        ] {
             assert!(!is_support_file(name), "{name}");
         }
     }
