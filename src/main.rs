@@ -46,9 +46,10 @@ enum Commands {
     /// Fuse a LoRA adapter into its base model and write a standalone model directory.
     ///
     /// Every adapted linear becomes W + scale * (lora_a @ lora_b)^T on the dequantized
-    /// weight. The output is dense by default (the base's float dtype) and loads in
-    /// lora-grpo, mlx-lm and transformers; --quantize re-quantizes it, with a report of
-    /// how much of the adapter's change survived.
+    /// weight. The output is dense by default (the base's float dtype), so nothing of the
+    /// adapter is lost; --quantize re-quantizes it, with a report of how much of the
+    /// adapter's change survived. The directory loads in lora-grpo and mlx-lm like any
+    /// model, with the base's tokenizer files copied.
     Merge(MergeArgs),
     /// Convert an mlx-lm adapter (lora-grpo's format) to Hugging Face PEFT.
     ///
@@ -74,8 +75,10 @@ enum Commands {
         #[arg(long)]
         force: bool,
     },
-    /// Convert a Hugging Face PEFT LoRA adapter to an mlx-lm adapter directory, for
-    /// generation, merging, or as the starting point of training.
+    /// Convert a Hugging Face PEFT LoRA adapter to an mlx-lm adapter (lora-grpo's format).
+    ///
+    /// The result serves for generation, merging, or as the starting point of training.
+    /// `merge` also reads PEFT directories directly.
     Import {
         /// PEFT adapter directory (adapter_config.json + adapter_model.safetensors).
         #[arg(long)]

@@ -25,7 +25,7 @@ use super::{attach, peft, set_adapter_tensors, AdapterConfig};
 use crate::error::ExportError;
 use crate::model::linear::StoredMatrix;
 use crate::model::loader::ComputeDtype;
-use crate::model::{CausalLm, ConfigFile, LoadOptions, QuantParams};
+use crate::model::{CausalLm, ConfigFile, Linear, LoadOptions, QuantParams};
 
 /// What to merge and how to store it.
 #[derive(Debug, Clone)]
@@ -123,12 +123,11 @@ pub fn merge(
         None => None,
     };
 
-    let mut tensors: BTreeMap<String, Array> = model
-        .parameters()
-        .flatten()
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect();
+    let fused = adapted_paths(&mut model);
+    progress(MergeProgress::Loaded {
+        adapted: fused.len(),
+        config: &adapter,
+    });
     let mut convert = Conversion {
         plan: plan.as_ref(),
         dtype,
@@ -136,62 +135,14 @@ pub fn merge(
         left_dense: Vec::new(),
         survival: SurvivalReport::default(),
     };
-    let embed = model.model.embed_tokens.clone().into_matrix();
-    convert.matrix("model.embed_tokens", embed, None, &mut tensors)?;
-    let fused = adapted_paths(&mut model);
-    progress(MergeProgress::Loaded {
-        adapted: fused.len(),
-        config: &adapter,
-    });
-    let mut index = 0;
-    for (path, layer) in model.linear_layers_mut() {
-        let delta = match (&layer.lora_a.value, &layer.lora_b.value) {
-            (Some(a), Some(b)) => Some(
-                a.matmul(b)
-                    .and_then(|ab| ab.t().multiply(Array::from_f32(layer.lora_scale)))
-                    .map_err(mlx("lora delta"))?,
-            ),
-            _ => None,
-        };
-        for key in ["lora_a", "lora_b"] {
-            tensors.remove(&format!("{path}.{key}"));
-        }
-        let adapted = delta.is_some();
-        let (matrix, _) = layer.clone().into_parts();
-        convert.matrix(&path, matrix, delta, &mut tensors)?;
-        if adapted {
-            index += 1;
-            progress(MergeProgress::Fused {
-                path: &path,
-                index,
-                total: fused.len(),
-            });
-        }
-    }
-    drop(model);
-    let tensors: Vec<(String, Array)> = tensors
-        .into_iter()
-        .map(|(key, array)| {
-            let cast = is_float(array.dtype()) && array.dtype() != dtype;
-            let array = if cast {
-                array.as_dtype(dtype).map_err(mlx("astype"))?
-            } else {
-                array
-            };
-            Ok((key, array))
+    let tensors = convert.model(model, &mut |path, index| {
+        progress(MergeProgress::Fused {
+            path,
+            index,
+            total: fused.len(),
         })
-        .collect::<Result<_, ExportError>>()?;
-
-    let mut values = config.values.clone();
-    values.remove("quantization");
-    values.remove("quantization_config");
-    if let Some(plan) = &plan {
-        let section = Value::Object(
-            plan.config_section(convert.stored.iter().map(|(p, q)| (p.as_str(), *q))),
-        );
-        values.insert("quantization".into(), section.clone());
-        values.insert("quantization_config".into(), section);
-    }
+    })?;
+    let values = output_config(&config, plan.as_ref(), &convert.stored);
     let (weights, copied) = crate::atomic::write_dir(
         out,
         |staging| {
@@ -199,7 +150,7 @@ pub fn merge(
                 write::write_weights(staging, tensors, options.max_shard_bytes, &mut |f| {
                     progress(MergeProgress::Wrote(f))
                 })?;
-            write::write_json(&staging.join("config.json"), &Value::Object(values))?;
+            write::write_json(&staging.join("config.json"), &values)?;
             Ok((weights, write::copy_support_files(model_dir, staging)?))
         },
         |path, source| ExportError::Io {
@@ -268,6 +219,39 @@ fn load_adapter(
     Ok(config)
 }
 
+/// The base's config.json with the output's `quantization` (and its `quantization_config`
+/// copy, as mlx-lm writes both), or without either for a dense output.
+fn output_config(
+    base: &ConfigFile,
+    plan: Option<&OutputQuantization>,
+    stored: &[(String, QuantParams)],
+) -> Value {
+    let mut values = base.values.clone();
+    values.remove("quantization");
+    values.remove("quantization_config");
+    if let Some(plan) = plan {
+        let section =
+            Value::Object(plan.config_section(stored.iter().map(|(p, q)| (p.as_str(), *q))));
+        values.insert("quantization".into(), section.clone());
+        values.insert("quantization_config".into(), section);
+    }
+    Value::Object(values)
+}
+
+/// `scale * (lora_a @ lora_b)^T` `[out, in]` of an adapted layer, in the adapter's
+/// dtype (float32).
+fn lora_delta(layer: &Linear) -> Result<Option<Array>, ExportError> {
+    match (&layer.lora_a.value, &layer.lora_b.value) {
+        (Some(a), Some(b)) => {
+            let delta = a
+                .matmul(b)
+                .and_then(|ab| ab.t().multiply(Array::from_f32(layer.lora_scale)));
+            Ok(Some(delta.map_err(mlx("lora delta"))?))
+        }
+        _ => Ok(None),
+    }
+}
+
 fn adapted_paths(model: &mut CausalLm) -> Vec<String> {
     model
         .linear_layers_mut()
@@ -299,6 +283,46 @@ struct Conversion<'a> {
 }
 
 impl Conversion<'_> {
+    /// Every tensor of the merged model by checkpoint key, in the output dtype (lazy: they
+    /// are computed as the shards are written). `on_fused` hears of each adapted linear.
+    fn model(
+        &mut self,
+        mut model: CausalLm,
+        on_fused: &mut dyn FnMut(&str, usize),
+    ) -> Result<Vec<(String, Array)>, ExportError> {
+        let mut tensors: BTreeMap<String, Array> = model
+            .parameters()
+            .flatten()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        let embed = model.model.embed_tokens.clone().into_matrix();
+        self.matrix("model.embed_tokens", embed, None, &mut tensors)?;
+        let mut fused = 0;
+        for (path, layer) in model.linear_layers_mut() {
+            let delta = lora_delta(layer)?;
+            for key in ["lora_a", "lora_b"] {
+                tensors.remove(&format!("{path}.{key}"));
+            }
+            let adapted = delta.is_some();
+            self.matrix(&path, layer.clone().into_parts().0, delta, &mut tensors)?;
+            if adapted {
+                fused += 1;
+                on_fused(&path, fused);
+            }
+        }
+        tensors
+            .into_iter()
+            .map(|(key, array)| {
+                let cast = is_float(array.dtype()) && array.dtype() != self.dtype;
+                match cast {
+                    true => Ok((key, array.as_dtype(self.dtype).map_err(mlx("astype"))?)),
+                    false => Ok((key, array)),
+                }
+            })
+            .collect()
+    }
+
     /// Replaces `<path>.weight/.scales/.biases` in `tensors` with the output's version of
     /// `matrix` plus the optional float32 `delta` `[out, in]`.
     fn matrix(
