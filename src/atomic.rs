@@ -41,6 +41,44 @@ pub fn write_with<E>(
     result
 }
 
+/// Builds a directory in a hidden staging sibling of `target`, then moves it into place:
+/// a failure (or a crash) leaves no half-written `target`, and an existing `target` is
+/// only replaced once the new one is complete. `build` fills the staging directory.
+pub fn write_dir<T, E>(
+    target: &Path,
+    build: impl FnOnce(&Path) -> Result<T, E>,
+    io_failed: impl Fn(&Path, std::io::Error) -> E,
+) -> Result<T, E> {
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let sibling = |tag: &str| target.with_file_name(format!(".{name}.{tag}-{}", std::process::id()));
+    let (staging, old) = (sibling("tmp"), sibling("old"));
+    if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(|e| io_failed(parent, e))?;
+    }
+    let _ = fs::remove_dir_all(&staging);
+    fs::create_dir(&staging).map_err(|e| io_failed(&staging, e))?;
+    let result = build(&staging).and_then(|value| {
+        let replacing = target.exists();
+        if replacing {
+            fs::rename(target, &old).map_err(|e| io_failed(target, e))?;
+        }
+        if let Err(e) = fs::rename(&staging, target) {
+            if replacing {
+                let _ = fs::rename(&old, target);
+            }
+            return Err(io_failed(target, e));
+        }
+        if replacing {
+            let _ = fs::remove_dir_all(&old);
+        }
+        Ok(value)
+    });
+    if result.is_err() {
+        let _ = fs::remove_dir_all(&staging);
+    }
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +109,29 @@ mod tests {
         assert!(err.is_err());
         assert_eq!(fs::read(&target).unwrap(), b"old");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_directory_appears_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out");
+        let io = |_: &Path, e: std::io::Error| e;
+        write_dir(&target, |d| fs::write(d.join("a"), b"1"), io).unwrap();
+        assert_eq!(fs::read(target.join("a")).unwrap(), b"1");
+
+        let err: std::io::Result<()> = write_dir(
+            &target,
+            |d| {
+                fs::write(d.join("a"), b"2")?;
+                Err(std::io::Error::other("disk full"))
+            },
+            io,
+        );
+        assert!(err.is_err());
+        assert_eq!(fs::read(target.join("a")).unwrap(), b"1", "the old directory stays");
+        write_dir(&target, |d| fs::write(d.join("b"), b"3"), io).unwrap();
+        assert!(!target.join("a").exists(), "replaced as a whole");
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["out"], "no staging or backup directory left behind");
     }
 }

@@ -382,3 +382,33 @@ pub enum TrainError {
         source: std::io::Error,
     },
 }
+
+/// A failure merging an adapter into its base model, or converting an adapter between
+/// the mlx-lm and Hugging Face PEFT formats (`crate::lora::merge`, `crate::lora::peft`).
+#[derive(Debug, Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Adapter(#[from] AdapterError),
+    #[error("{} already exists; choose another --out or pass --force to replace it", path.display())]
+    OutputExists { path: std::path::PathBuf },
+    #[error("--out {} is the {role} directory; writing there would destroy the input", path.display())]
+    OutputIsInput { path: std::path::PathBuf, role: &'static str },
+    #[error("invalid --quantize `{value}`: {problem}")]
+    Quantize { value: String, problem: String },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {}: {detail}", path.display())]
+    Safetensors { path: std::path::PathBuf, detail: String },
+    #[error("MLX operation `{op}` failed: {source}")]
+    Mlx {
+        op: &'static str,
+        #[source]
+        source: mlx_rs::error::Exception,
+    },
+}

@@ -96,6 +96,98 @@ enum Commands {
         #[arg(long)]
         sdk_path: Option<std::path::PathBuf>,
     },
+    /// Fuse a LoRA adapter into its base model and write a standalone model directory.
+    ///
+    /// Every adapted linear becomes W + scale * (lora_a @ lora_b)^T on the dequantized
+    /// weight. The output is dense by default (the base's float dtype), so nothing of the
+    /// adapter is lost; --quantize re-quantizes it, with a report of how much of the
+    /// adapter's change survived. The directory loads in lora-grpo and mlx-lm like any
+    /// model, with the base's tokenizer files copied.
+    Merge(MergeArgs),
+    /// Convert an mlx-lm adapter (lora-grpo's format) to Hugging Face PEFT.
+    ///
+    /// The reverse direction is `lora-grpo import`.
+    Export {
+        /// Adapter directory (adapter_config.json + adapters.safetensors).
+        #[arg(long)]
+        adapter: std::path::PathBuf,
+        /// Output format.
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// Output directory (must not exist, unless --force).
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// base_model_name_or_path to record, e.g. `Qwen/Qwen3-0.6B` (default: the
+        /// `model` entry of adapter_config.json).
+        #[arg(long)]
+        base_model: Option<String>,
+        /// Adapter weights file inside --adapter, e.g. a checkpoint.
+        #[arg(long)]
+        adapter_file: Option<String>,
+        /// Replace --out if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Convert a Hugging Face PEFT LoRA adapter to an mlx-lm adapter (lora-grpo's format).
+    ///
+    /// The result serves for generation, merging, or as the starting point of training.
+    /// `merge` also reads PEFT directories directly.
+    Import {
+        /// PEFT adapter directory (adapter_config.json + adapter_model.safetensors).
+        #[arg(long)]
+        peft: std::path::PathBuf,
+        /// Output directory (must not exist, unless --force).
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Replace --out if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `lora-grpo merge`.
+#[derive(clap::Args)]
+struct MergeArgs {
+    /// Base model directory (mlx-community or Hugging Face layout, quantized or not).
+    #[arg(long)]
+    model: std::path::PathBuf,
+    /// Adapter directory: mlx-lm layout (adapters.safetensors, as lora-grpo and
+    /// `mlx_lm.lora` write it) or Hugging Face PEFT layout (adapter_model.safetensors).
+    #[arg(long)]
+    adapter: std::path::PathBuf,
+    /// Output directory for the merged model (must not exist, unless --force).
+    #[arg(long)]
+    out: std::path::PathBuf,
+    /// Re-quantize the merged model to BITS (2, 3, 4, 5, 6, 8) with groups of GROUP
+    /// (32, 64, 128; default: the base's, else 64), and report how much of the
+    /// adapter's change survived. Without it the output is dequantized: nothing is lost.
+    #[arg(long, value_name = "BITS[,GROUP]")]
+    quantize: Option<String>,
+    /// Float dtype of the output (default: the base's).
+    #[arg(long, value_enum)]
+    dtype: Option<DtypeArg>,
+    /// Adapter weights file inside --adapter, e.g. a checkpoint `0000100_adapters.safetensors`.
+    #[arg(long)]
+    adapter_file: Option<String>,
+    /// Split the weights into files of at most this many MiB.
+    #[arg(long, default_value_t = 5120)]
+    max_shard_mib: u64,
+    /// Replace --out if it exists (only once the new model is completely written).
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DtypeArg {
+    Float32,
+    Float16,
+    Bfloat16,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    /// Hugging Face PEFT: adapter_model.safetensors + adapter_config.json.
+    Peft,
 }
 
 #[derive(Subcommand)]
@@ -212,6 +304,114 @@ fn main() -> Result<()> {
             let created = scaffold::scaffold(&name, kind, &dir, &sdk)?;
             print!("{}", created.next_steps());
         }
+        Commands::Merge(args) => run_merge(args)?,
+        Commands::Export {
+            adapter,
+            format: ExportFormat::Peft,
+            out,
+            base_model,
+            adapter_file,
+            force,
+        } => {
+            let done = lora_grpo::lora::peft::export(
+                &adapter,
+                adapter_file.as_deref(),
+                &out,
+                base_model.as_deref(),
+                force,
+            )?;
+            println!(
+                "Exported {} LoRA modules to {} (PEFT): target_modules {:?}, layers_to_transform {}",
+                done.modules,
+                done.out.display(),
+                done.target_modules,
+                done.layers_to_transform.map_or("all".to_string(), |l| format!("{l:?}"))
+            );
+            match done.base_model {
+                Some(base) => println!("base_model_name_or_path: {base}"),
+                None => {
+                    println!("base_model_name_or_path is unknown: pass --base-model to record it")
+                }
+            }
+        }
+        Commands::Import { peft, out, force } => {
+            let done = lora_grpo::lora::peft::import(&peft, &out, force)?;
+            let p = &done.config.lora_parameters;
+            println!(
+                "Imported {} LoRA modules to {} (mlx-lm): rank {}, scale {}, num_layers {}, keys {:?}",
+                done.modules,
+                done.out.display(),
+                p.rank,
+                p.scale,
+                done.config.num_layers,
+                p.keys.as_deref().unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn run_merge(args: MergeArgs) -> Result<()> {
+    use lora_grpo::lora::merge::{merge, MergeOptions, MergeProgress};
+    use mlx_rs::Dtype;
+    let options = MergeOptions {
+        adapter_file: args.adapter_file,
+        quantize: args.quantize.as_deref().map(str::parse).transpose()?,
+        dtype: args.dtype.map(|d| match d {
+            DtypeArg::Float32 => Dtype::Float32,
+            DtypeArg::Float16 => Dtype::Float16,
+            DtypeArg::Bfloat16 => Dtype::Bfloat16,
+        }),
+        force: args.force,
+        max_shard_bytes: args.max_shard_mib << 20,
+    };
+    eprintln!(
+        "Loading {} and the adapter in {}",
+        args.model.display(),
+        args.adapter.display()
+    );
+    let summary = merge(
+        &args.model,
+        &args.adapter,
+        &args.out,
+        &options,
+        &mut |step| match step {
+            MergeProgress::Loaded { adapted, config } => eprintln!(
+                "Fusing {adapted} adapted layers (rank {}, scale {})",
+                config.lora_parameters.rank, config.lora_parameters.scale
+            ),
+            MergeProgress::Fused { path, index, total } => eprintln!("  [{index}/{total}] {path}"),
+            MergeProgress::Wrote(file) => eprintln!(
+                "Wrote {} ({:.1} MiB)",
+                file.name,
+                file.bytes as f64 / (1 << 20) as f64
+            ),
+        },
+    )?;
+    if !summary.survival.layers.is_empty() {
+        print!("{}", summary.survival);
+    }
+    let format = match summary.quantization {
+        Some(q) => format!("{}-bit, group size {}", q.bits, q.group_size),
+        None => "dequantized".to_string(),
+    };
+    println!(
+        "Merged {} layers into {}: {format}, {:?}, {} weight file(s); copied {}",
+        summary.fused.len(),
+        summary.out.display(),
+        summary.dtype,
+        summary.weights.len(),
+        if summary.copied.is_empty() {
+            "no tokenizer files (none in the base directory)".to_string()
+        } else {
+            summary.copied.join(", ")
+        }
+    );
+    if !summary.left_dense.is_empty() {
+        println!(
+            "Left dense (inputs do not fill whole groups): {}",
+            summary.left_dense.join(", ")
+        );
     }
     Ok(())
 }

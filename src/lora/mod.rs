@@ -1,8 +1,11 @@
 //! LoRA adapters in mlx-lm's format: the config, the weight file, and (with the model)
-//! attaching, switching and saving the adapter tensors.
+//! attaching, switching and saving the adapter tensors; merging an adapter into its base
+//! model (`merge`) and converting it to and from Hugging Face PEFT (`peft`).
 
 pub mod attach;
 pub mod config;
+pub mod merge;
+pub mod peft;
 pub mod weights;
 
 pub use attach::{adapter_tensors, attach, load, save, set_adapter_tensors, trainable_count};

@@ -73,12 +73,26 @@ impl StoredMatrix {
     }
 
     /// Dense `[rows, cols]` weights in `dtype` (dequantized when stored quantized).
+    /// Scales and biases are cast first, so `scale * q + bias` is computed in `dtype`:
+    /// asking for float32 from bf16 scales gives the exact values, not bf16-rounded ones.
     pub fn dense(&self, dtype: Dtype) -> Result<Array, Exception> {
         match &self.quantized {
             None => self.weight.as_dtype(dtype),
-            Some((scales, biases, q)) => {
-                ops::dequantize(&self.weight, scales, biases, q.group_size, q.bits)?.as_dtype(dtype)
-            }
+            Some((scales, biases, q)) => ops::dequantize(
+                &self.weight,
+                scales.as_dtype(dtype)?,
+                &biases.as_dtype(dtype)?,
+                q.group_size,
+                q.bits,
+            ),
+        }
+    }
+
+    /// Number of columns (inputs) of the matrix, packed or not.
+    pub fn cols(&self) -> i32 {
+        match &self.quantized {
+            Some((_, _, q)) => self.weight.dim(1) * 32 / q.bits,
+            None => self.weight.dim(1),
         }
     }
 

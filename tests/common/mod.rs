@@ -58,3 +58,25 @@ pub fn f32s(v: &Value) -> Vec<f32> {
         .map(|x| x.as_f64().unwrap() as f32)
         .collect()
 }
+
+/// An adapter made by tests/fixtures/adapters/make_adapters.py with mlx-lm's LoRA layers.
+pub fn adapter_fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/adapters")
+        .join(name)
+}
+
+/// mlx-lm's outputs with that adapter (see make_adapters.py).
+pub fn adapter_golden(name: &str) -> Value {
+    let path = adapter_fixture("golden").join(format!("{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// Copies a fixture directory (flat) to `to`.
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
