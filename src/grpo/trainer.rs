@@ -274,7 +274,7 @@ impl Trainer {
             let mut record = record;
             if has_eval && every > 0 && step % every == 0 && step < total {
                 let result = self.evaluate(eval_samples, step)?;
-                bar.println(format!("step {step}: eval accuracy {:.1}%", 100.0 * result.accuracy));
+                say(&bar, format!("step {step}: eval accuracy {:.1}%", 100.0 * result.accuracy));
                 record.insert("eval_accuracy".into(), json!(result.accuracy));
             }
             self.metrics.append(&record).map_err(|source| TrainError::Io { path: self.out_dir.clone(), source })?;
@@ -284,7 +284,8 @@ impl Trainer {
                 self.checkpoint()?;
             }
             if interrupted {
-                bar.abandon_with_message(format!("interrupted: checkpoint of step {step} saved"));
+                bar.abandon();
+                say(&bar, format!("interrupted: checkpoint of step {step} saved in {}", self.out_dir.display()));
                 summary.interrupted = true;
                 summary.steps = step;
                 return Ok(summary);
@@ -498,6 +499,15 @@ fn progress_bar(enabled: bool, total: u64, position: u64) -> ProgressBar {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
+}
+
+/// A line above the progress bar, or on stderr when there is no bar.
+fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
 }
 
 fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
