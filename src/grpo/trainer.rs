@@ -256,14 +256,15 @@ impl Trainer {
         let bar = progress_bar(options.progress, total, self.state.step);
         while self.state.step < total {
             let record = self.step()?;
-            let reward = record["reward_mean"].as_f64().unwrap_or(f64::NAN) as f32;
+            let reward = record.get("reward_mean").and_then(Value::as_f64).unwrap_or(f64::NAN) as f32;
             summary.first_reward.get_or_insert(reward);
             summary.last_reward = Some(reward);
             bar.set_position(self.state.step);
+            let number = |key: &str| record.get(key).and_then(Value::as_f64).unwrap_or(0.0);
             bar.set_message(format!(
                 "reward {reward:.3}  kl {:.4}  gen {:.0} tok/s",
-                record["kl"].as_f64().unwrap_or(0.0),
-                record["generation_tokens_per_s"].as_f64().unwrap_or(0.0)
+                number("kl"),
+                number("generation_tokens_per_s")
             ));
             if !options.progress {
                 let loss = record.get("loss").and_then(Value::as_f64).unwrap_or(f64::NAN);
