@@ -381,4 +381,6 @@ pub enum TrainError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot write the generated text: {0}")]
+    Output(#[source] std::io::Error),
 }
