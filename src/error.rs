@@ -381,6 +381,8 @@ pub enum TrainError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot write the generated text: {0}")]
+    Output(#[source] std::io::Error),
 }
 
 /// A failure merging an adapter into its base model, or converting an adapter between

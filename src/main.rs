@@ -49,7 +49,8 @@ enum Commands {
         #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
         set: Vec<String>,
     },
-    /// Generate text from a model directory, optionally with a LoRA adapter.
+    /// Generate text from a model directory, optionally with a LoRA adapter; streams to stdout.
+    #[command(group = clap::ArgGroup::new("input").required(true).args(["prompt", "messages"]))]
     Generate {
         /// Model directory (mlx-community or Hugging Face layout).
         #[arg(long, value_name = "DIR")]
@@ -57,22 +58,27 @@ enum Commands {
         /// Adapter directory written by `lora-grpo run` or `mlx_lm.lora`.
         #[arg(long, value_name = "DIR")]
         adapter: Option<std::path::PathBuf>,
-        /// The user message (or raw text with --raw).
+        /// The prompt: plain text, or the user message with --chat.
+        #[arg(long, value_name = "TEXT")]
+        prompt: Option<String>,
+        /// A conversation to continue: JSON array of {"role", "content"} (implies --chat).
+        #[arg(long, value_name = "FILE")]
+        messages: Option<std::path::PathBuf>,
+        /// Render the prompt through the model's chat template.
         #[arg(long)]
-        prompt: String,
-        /// Optional system message.
-        #[arg(long)]
-        system: Option<String>,
-        /// Feed the prompt as plain text instead of through the chat template.
-        #[arg(long)]
-        raw: bool,
-        #[arg(long, default_value_t = 256)]
+        chat: bool,
+        /// Most tokens to generate per completion.
+        #[arg(long, default_value_t = 256, value_name = "N")]
         max_tokens: usize,
         /// Sampling temperature; 0 = greedy.
-        #[arg(long, default_value_t = 0.0)]
-        temp: f32,
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, visible_alias = "temp", default_value_t = 0.0, value_name = "T")]
+        temperature: f32,
+        /// Sampling seed.
+        #[arg(long, default_value_t = 0, value_name = "S")]
         seed: u64,
+        /// Completions of the prompt, sampled as one batch.
+        #[arg(short = 'n', default_value_t = 1, value_name = "N")]
+        n: usize,
     },
     /// Work with training recipes.
     #[command(subcommand)]
@@ -275,11 +281,24 @@ fn main() -> Result<()> {
             println!("accuracy {:.1}% on {} prompts", 100.0 * result.accuracy, result.samples);
             println!("reward means: {:?}", result.reward_means);
         }
-        Commands::Generate { model, adapter, prompt, system, raw, max_tokens, temp, seed } => {
-            let request = lora_grpo::generate::text::TextRequest { prompt, system, raw, max_tokens, temperature: temp, seed };
-            let out = lora_grpo::generate::text::generate_text(&model, adapter.as_deref(), &request)?;
-            println!("{}", out.text);
-            eprintln!("[{} prompt tokens, {} generated, {:.1} tok/s]", out.prompt_tokens, out.tokens.len(), out.tokens_per_second);
+        Commands::Generate { model, adapter, prompt, messages, chat, max_tokens, temperature, seed, n } => {
+            use lora_grpo::generate::text::{generate_text, read_messages, Prompt, TextRequest};
+            let prompt = match (prompt, messages) {
+                (_, Some(path)) => Prompt::Messages(read_messages(&path)?),
+                (Some(text), None) => Prompt::Text(text),
+                (None, None) => anyhow::bail!("give --prompt TEXT or --messages FILE"),
+            };
+            let request = TextRequest { prompt, chat, max_tokens, temperature, seed, completions: n };
+            let out = generate_text(&model, adapter.as_deref(), &request, &mut std::io::stdout().lock())?;
+            let s = &out.stats;
+            eprintln!(
+                "[prompt {} tokens, {:.1} tok/s | generated {} tokens, {:.1} tok/s | peak memory {:.1} MB]",
+                s.prompt_tokens,
+                s.prompt_tokens as f64 / s.prefill_seconds.max(1e-9),
+                s.generated_tokens,
+                s.generated_tokens as f64 / s.decode_seconds.max(1e-9),
+                s.peak_memory_bytes as f64 / 1e6
+            );
         }
         Commands::Recipe(RecipeCommand::Check { file, set }) => {
             let recipe = lora_grpo::recipe::Recipe::load(&file, &set)?;
