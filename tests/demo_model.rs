@@ -4,14 +4,14 @@
 //! (tests/fixtures/demo/expected.json, made by check_mlx_lm.py beside it), and its
 //! held-out accuracy is the one its README reports.
 
+mod plugin_build;
+
 use std::path::{Path, PathBuf};
 
 use lora_grpo::generate::{generate, FinishReason, GenerateConfig, NoStop, SamplingParams};
 use lora_grpo::model::{load, LoadOptions};
-use lora_grpo_dataset_arithmetic::Arithmetic;
-use lora_grpo_plugin::{Config, Dataset, Prompt};
-use lora_grpo_reward_math_answer::{final_answer, reference_answer, Extractor};
-use serde_json::Value;
+use lora_grpo::plugin::{PluginHost, Prompt, RewardInput, SearchPath};
+use serde_json::{json, Value};
 use tokenizers::Tokenizer;
 
 fn model_dir() -> PathBuf {
@@ -127,25 +127,30 @@ fn readme_settings(readme: &str) -> Value {
 
 #[test]
 fn held_out_accuracy_is_the_one_the_readme_reports_and_partial() {
+    // Same data and grading as the builder: the arithmetic dataset and math-answer reward
+    // plugins, through the plugin host.
     let readme = std::fs::read_to_string(model_dir().join("README.md")).unwrap();
     let settings = readme_settings(&readme);
     let count = settings["eval_problems"].as_u64().unwrap();
     let mut arithmetic: Value =
         serde_json::from_str(settings["arithmetic"].as_str().unwrap()).unwrap();
-    arithmetic["count"] = serde_json::json!({ "eval": count });
-    let mut data = Arithmetic::open(&Config::from_json(&arithmetic.to_string()).unwrap(), "eval")
+    arithmetic["count"] = json!({ "eval": count });
+    let mut host = PluginHost::with_search_path(SearchPath::new([plugin_build::first_party()]));
+    let samples = host
+        .load_dataset("arithmetic", &arithmetic.to_string(), "eval")
+        .unwrap()
+        .read_all()
         .unwrap();
-    let (mut prompts, mut answers) = (Vec::new(), Vec::new());
+    assert_eq!(samples.len() as u64, count);
+    let mut reward = host.load_reward("math-answer", "{}").unwrap();
     let tokenizer = tokenizer();
-    while let Some(sample) = data.next_sample() {
-        let sample = sample.unwrap();
-        let Prompt::Text(question) = sample.prompt else {
-            panic!("the demo prompts have no system message")
-        };
-        let ids = tokenizer.encode(chatml(&question), false).unwrap();
-        prompts.push(ids.get_ids().to_vec());
-        answers.push(reference_answer(&sample.answer).unwrap());
-    }
+    let prompts: Vec<String> = samples
+        .iter()
+        .map(|s| match &s.prompt {
+            Prompt::Text(question) => chatml(question),
+            Prompt::Messages(_) => panic!("the demo prompts have no system message"),
+        })
+        .collect();
     let mut model = load(&model_dir(), &LoadOptions::default()).unwrap();
     let config = GenerateConfig {
         max_tokens: 16,
@@ -153,24 +158,38 @@ fn held_out_accuracy_is_the_one_the_readme_reports_and_partial() {
         eos_token_ids: vec![eos_id()],
         ..GenerateConfig::default()
     };
-    let order = [
-        Extractor::AnswerTag,
-        Extractor::Boxed,
-        Extractor::Gsm8k,
-        Extractor::LastNumber,
-    ];
-    let mut correct = 0;
-    for (chunk, refs) in prompts.chunks(256).zip(answers.chunks(256)) {
-        let generation = generate(&mut model, chunk, &config, &mut NoStop).unwrap();
-        for (completion, reference) in generation.completions.iter().zip(refs) {
-            let text = tokenizer.decode(&completion.tokens, true).unwrap();
-            if final_answer(&text, &order).is_some_and(|a| a.matches(reference, 1e-6)) {
-                correct += 1;
-            }
-        }
+    let metadata = json!({});
+    let mut correct = 0.0;
+    for (texts, samples) in prompts.chunks(256).zip(samples.chunks(256)) {
+        let ids: Vec<Vec<u32>> = texts
+            .iter()
+            .map(|t| tokenizer.encode(t.as_str(), false).unwrap().get_ids().to_vec())
+            .collect();
+        let generation = generate(&mut model, &ids, &config, &mut NoStop).unwrap();
+        let completions: Vec<String> = generation
+            .completions
+            .iter()
+            .map(|c| tokenizer.decode(&c.tokens, true).unwrap())
+            .collect();
+        let inputs: Vec<RewardInput> = texts
+            .iter()
+            .zip(&completions)
+            .zip(samples)
+            .map(|((prompt, completion), sample)| RewardInput {
+                prompt,
+                completion,
+                answer: &sample.answer,
+                metadata: &metadata,
+                group: 0,
+            })
+            .collect();
+        correct += reward.score(&inputs).unwrap().iter().sum::<f32>();
     }
     let accuracy = correct as f64 / count as f64;
-    let reported = format!("| {count} held-out (`eval` split) | 4-bit, as shipped | **{:.1}%** |", 100.0 * accuracy);
+    let reported = format!(
+        "| {count} held-out (`eval` split) | 4-bit, as shipped | **{:.1}%** |",
+        100.0 * accuracy
+    );
     assert!(readme.contains(&reported), "README lacks `{reported}`");
     assert!(
         (0.2..=0.5).contains(&accuracy),

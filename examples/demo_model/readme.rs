@@ -10,10 +10,12 @@ use crate::corpus::Problem;
 use crate::evaluate::{accuracy, Graded};
 use crate::Args;
 
-/// Mean training loss over the steps since the previous point.
+/// Mean training loss over the steps since the previous point, and held-out accuracy
+/// (float32, first 200 problems) when it was measured.
 pub struct CurvePoint {
     pub step: usize,
     pub loss: f32,
+    pub accuracy: Option<f64>,
     pub seconds: f64,
 }
 
@@ -30,7 +32,9 @@ pub struct Report<'a> {
     pub train_accuracy: f64,
     pub curve: &'a [CurvePoint],
     pub training_seconds: f64,
+    pub training_cpu_seconds: f64,
     pub total_seconds: f64,
+    pub total_cpu_seconds: f64,
 }
 
 /// Example completions shown.
@@ -97,7 +101,7 @@ impl Report<'_> {
         writeln!(
             s,
             "| first {} training problems | 4-bit | {} |\n",
-            self.held_out.len(),
+            crate::TRAIN_CHECK,
             pct(self.train_accuracy)
         )?;
         writeln!(s, "First held-out completions:\n")?;
@@ -161,15 +165,25 @@ impl Report<'_> {
         let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
         writeln!(
             s,
-            "- Time: {:.0} s of training, {:.0} s in all (tokenizer, evaluation and \
-             quantization included), MLX CPU backend, {cores} cores visible.\n",
-            self.training_seconds, self.total_seconds
+            "- Time: {:.0} s of training ({:.0} CPU-seconds, user + system, all threads), \
+             {:.0} s in all ({:.0} CPU-seconds; tokenizer, evaluations and quantization \
+             included), MLX CPU backend, {cores} cores visible. Wall-clock time depends on \
+             what else the machine runs; CPU-seconds much less.\n",
+            self.training_seconds,
+            self.training_cpu_seconds,
+            self.total_seconds,
+            self.total_cpu_seconds
         )?;
         writeln!(s, "Settings as run:\n\n```json\n{}\n```\n", serde_json::to_string_pretty(a)?)?;
-        writeln!(s, "Training loss (mean over each 50 steps):\n")?;
-        writeln!(s, "| step | loss | seconds |\n| --- | --- | --- |")?;
-        for p in self.curve.iter().filter(|p| p.step % 200 == 0 || p.step == a.steps) {
-            writeln!(s, "| {} | {:.4} | {:.0} |", p.step, p.loss, p.seconds)?;
+        writeln!(
+            s,
+            "Training curve: loss is the mean over the 50 steps before; accuracy (float32, \
+             greedy, first 200 held-out problems) where measured (`eval_every`):\n"
+        )?;
+        writeln!(s, "| step | loss | held-out accuracy | seconds |\n| --- | --- | --- | --- |")?;
+        for p in self.curve.iter().filter(|p| p.step % 100 == 0 || p.step == a.steps) {
+            let accuracy = p.accuracy.map_or("".to_string(), pct);
+            writeln!(s, "| {} | {:.4} | {accuracy} | {:.0} |", p.step, p.loss, p.seconds)?;
         }
         writeln!(s, "\n## Checks\n")?;
         writeln!(
