@@ -76,7 +76,10 @@ fn files_are_a_small_4bit_mlx_community_llama() {
         .count();
     let layers = config["num_hidden_layers"].as_u64().unwrap() as usize;
     assert_eq!(packed, 7 * layers + 1);
-    assert_eq!(weights.keys().filter(|k| k.ends_with(".scales")).count(), packed);
+    assert_eq!(
+        weights.keys().filter(|k| k.ends_with(".scales")).count(),
+        packed
+    );
 }
 
 #[test]
@@ -106,11 +109,18 @@ fn greedy_completions_match_mlx_lm() {
     let generation = generate(&mut model, &prompts, &config, &mut NoStop).unwrap();
     for (case, completion) in cases.iter().zip(&generation.completions) {
         let question = case["question"].as_str().unwrap();
-        assert_eq!(completion.tokens, ids(&case["completion_ids"]), "{question}");
+        assert_eq!(
+            completion.tokens,
+            ids(&case["completion_ids"]),
+            "{question}"
+        );
         let expected_lp = case["completion_logprobs"].as_array().unwrap();
         for (ours, theirs) in completion.logprobs.iter().zip(expected_lp) {
             let theirs = theirs.as_f64().unwrap() as f32;
-            assert!((ours - theirs).abs() < 1e-4, "{question}: log-prob {ours} vs {theirs}");
+            assert!(
+                (ours - theirs).abs() < 1e-4,
+                "{question}: log-prob {ours} vs {theirs}"
+            );
         }
         assert_eq!(completion.finish_reason, FinishReason::Eos, "{question}");
         let text = tokenizer.decode(&completion.tokens, true).unwrap();
@@ -163,7 +173,13 @@ fn held_out_accuracy_is_the_one_the_readme_reports_and_partial() {
     for (texts, samples) in prompts.chunks(256).zip(samples.chunks(256)) {
         let ids: Vec<Vec<u32>> = texts
             .iter()
-            .map(|t| tokenizer.encode(t.as_str(), false).unwrap().get_ids().to_vec())
+            .map(|t| {
+                tokenizer
+                    .encode(t.as_str(), false)
+                    .unwrap()
+                    .get_ids()
+                    .to_vec()
+            })
             .collect();
         let generation = generate(&mut model, &ids, &config, &mut NoStop).unwrap();
         let completions: Vec<String> = generation

@@ -75,7 +75,11 @@ impl Architecture {
                 (format!("{p}.self_attn.q_proj.weight"), [q_out, h], std),
                 (format!("{p}.self_attn.k_proj.weight"), [kv_out, h], std),
                 (format!("{p}.self_attn.v_proj.weight"), [kv_out, h], std),
-                (format!("{p}.self_attn.o_proj.weight"), [h, q_out], residual_std),
+                (
+                    format!("{p}.self_attn.o_proj.weight"),
+                    [h, q_out],
+                    residual_std,
+                ),
                 (format!("{p}.mlp.gate_proj.weight"), [i, h], std),
                 (format!("{p}.mlp.up_proj.weight"), [i, h], std),
                 (format!("{p}.mlp.down_proj.weight"), [h, i], residual_std),
@@ -99,6 +103,18 @@ impl Architecture {
             weights.insert(name, Array::ones::<f32>(&[h])?);
         }
         Ok(weights)
+    }
+}
+
+impl Architecture {
+    /// Writes a randomly initialised float32 checkpoint (std 0.02) into `dir`.
+    pub fn write_initial(&self, dir: &Path, seed: u64, eos: u32, pad: u32) -> Result<()> {
+        let weights = self.init_weights(seed, 0.02)?;
+        write_checkpoint(
+            dir,
+            &self.config_json(None, eos, pad),
+            weights.iter().map(|(k, v)| (k.as_str(), v)),
+        )
     }
 }
 

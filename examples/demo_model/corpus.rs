@@ -24,7 +24,10 @@ pub struct Problem {
 impl Problem {
     /// The chat up to and including the assistant header: what a model is prompted with.
     pub fn prompt(&self) -> String {
-        format!("{IM_START}user\n{}{IM_END}\n{IM_START}assistant\n", self.question)
+        format!(
+            "{IM_START}user\n{}{IM_END}\n{IM_START}assistant\n",
+            self.question
+        )
     }
 
     /// The assistant's reply, without the closing `<|im_end|>`.

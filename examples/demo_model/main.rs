@@ -13,6 +13,7 @@
 mod arch;
 mod corpus;
 mod evaluate;
+mod export;
 mod pretrain;
 mod readme;
 mod vocab;
@@ -23,15 +24,13 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Parser;
 use mlx_rs::module::ModuleParameters;
-use mlx_rs::Dtype;
-use serde_json::json;
 
-use lora_grpo::model::loader::ComputeDtype;
-use lora_grpo::model::{load, CausalLm, LoadOptions, QuantParams};
+use lora_grpo::model::{load, LoadOptions, QuantParams};
 use lora_grpo::plugin::PluginHost;
 
 use arch::Architecture;
 use corpus::{Problem, IM_END, PAD};
+use export::F32;
 use pretrain::{Example, TrainSettings};
 
 #[derive(Debug, Clone, Parser, serde::Serialize)]
@@ -45,7 +44,10 @@ pub struct Args {
     seed: u64,
     /// The `arithmetic` plugin config the problems come from (its `seed` also fixes the
     /// train/eval split; the model trains on `train` only).
-    #[arg(long, default_value = r#"{"seed": 0, "min": 0, "max": 99, "operations": ["+", "-"], "terms": 2, "eval_share": 0.1}"#)]
+    #[arg(
+        long,
+        default_value = r#"{"seed": 0, "min": 0, "max": 99, "operations": ["+", "-"], "terms": 2, "eval_share": 0.1}"#
+    )]
     arithmetic: String,
     /// Optimizer steps.
     #[arg(long, default_value_t = 1200)]
@@ -96,7 +98,12 @@ fn main() -> Result<()> {
         serde_json::from_str(&args.arithmetic).context("--arithmetic is not valid JSON")?;
     // The first-party plugins as `cargo build --workspace` leaves them in target/.
     let mut host = PluginHost::new([]);
-    let train = corpus::problems(&mut host, &arithmetic, "train", args.steps * args.batch_size)?;
+    let train = corpus::problems(
+        &mut host,
+        &arithmetic,
+        "train",
+        args.steps * args.batch_size,
+    )?;
     let held_out = corpus::problems(&mut host, &arithmetic, "eval", args.eval_problems)?;
     let mut reward = host.load_reward("math-answer", "{}")?;
 
@@ -109,20 +116,17 @@ fn main() -> Result<()> {
     let (pad, eos) = (vocab::id(&tokenizer, PAD)?, vocab::id(&tokenizer, IM_END)?);
     let examples = train
         .iter()
-        .map(|p| {
-            let mut reply = vocab::encode(&tokenizer, &p.reply())?;
-            reply.push(eos);
-            Ok(Example {
-                prompt: vocab::encode(&tokenizer, &p.prompt())?,
-                reply,
-            })
-        })
+        .map(|p| Example::new(&tokenizer, p, eos))
         .collect::<Result<Vec<_>>>()?;
     println!(
         "tokenizer: {} tokens; {} training chats of up to {} tokens",
         tokenizer.get_vocab_size(true),
         examples.len(),
-        examples.iter().map(|e| e.prompt.len() + e.reply.len()).max().unwrap_or(0)
+        examples
+            .iter()
+            .map(|e| e.prompt.len() + e.reply.len())
+            .max()
+            .unwrap_or(0)
     );
 
     let arch = Architecture {
@@ -137,18 +141,9 @@ fn main() -> Result<()> {
         rms_norm_eps: 1e-5,
     };
     let scratch = tempfile::tempdir()?;
-    let f32_options = LoadOptions {
-        dtype: ComputeDtype::Fixed(Dtype::Float32),
-        ..LoadOptions::default()
-    };
     let init_dir = scratch.path().join("init");
-    let weights = arch.init_weights(args.seed, 0.02)?;
-    arch::write_checkpoint(
-        &init_dir,
-        &arch.config_json(None, eos, pad),
-        weights.iter().map(|(k, v)| (k.as_str(), v)),
-    )?;
-    let mut model = load(&init_dir, &f32_options)?;
+    arch.write_initial(&init_dir, args.seed, eos, pad)?;
+    let mut model = load(&init_dir, &F32)?;
     let parameters: usize = model
         .parameters()
         .flatten()
@@ -170,66 +165,77 @@ fn main() -> Result<()> {
     let mut curve: Vec<readme::CurvePoint> = Vec::new();
     let mut window = Vec::new();
     let probe = &held_out[..held_out.len().min(200)];
-    pretrain::train(&mut model, &examples, pad, &settings, |step, loss, model| {
-        window.push(loss);
-        if step % 50 == 0 || step == settings.steps {
-            let mean = window.iter().sum::<f32>() / window.len() as f32;
-            window.clear();
-            let accuracy = match args.eval_every > 0 && step % args.eval_every == 0 {
-                true => Some(evaluate::accuracy(&evaluate::grade(
-                    model,
-                    &tokenizer,
-                    &mut reward,
-                    probe,
-                    MAX_ANSWER_TOKENS,
-                )?)),
-                false => None,
-            };
-            let seconds = training_started.elapsed().as_secs_f64();
-            println!(
-                "step {step:>5}  loss {mean:.4}  {}{seconds:.0} s",
-                accuracy.map_or(String::new(), |a| format!("held-out acc {:.1}%  ", 100.0 * a))
-            );
-            curve.push(readme::CurvePoint {
-                step,
-                loss: mean,
-                accuracy,
-                seconds,
-            });
-        }
-        Ok(())
-    })?;
+    pretrain::train(
+        &mut model,
+        &examples,
+        pad,
+        &settings,
+        |step, loss, model| {
+            window.push(loss);
+            if step % 50 == 0 || step == settings.steps {
+                let mean = window.iter().sum::<f32>() / window.len() as f32;
+                window.clear();
+                let accuracy = match args.eval_every > 0 && step % args.eval_every == 0 {
+                    true => Some(evaluate::accuracy(&evaluate::grade(
+                        model,
+                        &tokenizer,
+                        &mut reward,
+                        probe,
+                        MAX_ANSWER_TOKENS,
+                    )?)),
+                    false => None,
+                };
+                let seconds = training_started.elapsed().as_secs_f64();
+                println!(
+                    "step {step:>5}  loss {mean:.4}  {}{seconds:.0} s",
+                    accuracy.map_or(String::new(), |a| format!(
+                        "held-out acc {:.1}%  ",
+                        100.0 * a
+                    ))
+                );
+                curve.push(readme::CurvePoint {
+                    step,
+                    loss: mean,
+                    accuracy,
+                    seconds,
+                });
+            }
+            Ok(())
+        },
+    )?;
     let training_seconds = training_started.elapsed().as_secs_f64();
     let training_cpu_seconds = cpu_seconds() - training_cpu;
 
     let f32_dir = scratch.path().join("f32");
-    save_model(&model, &f32_dir, &arch.config_json(None, eos, pad))?;
-    let f32_graded = evaluate::grade(&mut model, &tokenizer, &mut reward, &held_out, MAX_ANSWER_TOKENS)?;
+    export::save_model(&model, &f32_dir, &arch.config_json(None, eos, pad))?;
+    let f32_graded = evaluate::grade(
+        &mut model,
+        &tokenizer,
+        &mut reward,
+        &held_out,
+        MAX_ANSWER_TOKENS,
+    )?;
     drop(model);
-
     let quant = QuantParams::new(args.group_size, 4).map_err(anyhow::Error::msg)?;
-    let quantized = load(
-        &f32_dir,
-        &LoadOptions {
-            quantize: Some(quant),
-            ..f32_options.clone()
-        },
-    )?;
-    std::fs::create_dir_all(&args.out)?;
-    save_model(&quantized, &args.out, &arch.config_json(Some(quant), eos, pad))?;
-    drop(quantized);
-    vocab::save(&tokenizer, &args.out)?;
-    let generation = json!({"eos_token_id": [eos], "pad_token_id": pad, "do_sample": false});
-    std::fs::write(
-        args.out.join("generation_config.json"),
-        serde_json::to_string_pretty(&generation)? + "\n",
-    )?;
+    export::quantized(&f32_dir, &args.out, &arch, quant, &tokenizer)?;
 
     // Graded as shipped: read back from the output directory.
     let mut shipped = load(&args.out, &LoadOptions::default())?;
-    let graded = evaluate::grade(&mut shipped, &tokenizer, &mut reward, &held_out, MAX_ANSWER_TOKENS)?;
+    let graded = evaluate::grade(
+        &mut shipped,
+        &tokenizer,
+        &mut reward,
+        &held_out,
+        MAX_ANSWER_TOKENS,
+    )?;
     let seen = &train[..TRAIN_CHECK.min(train.len())];
-    let train_graded = evaluate::grade(&mut shipped, &tokenizer, &mut reward, seen, MAX_ANSWER_TOKENS)?;
+    let train_graded = evaluate::grade(
+        &mut shipped,
+        &tokenizer,
+        &mut reward,
+        seen,
+        MAX_ANSWER_TOKENS,
+    )?;
     let report = readme::Report {
         args: &args,
         arch: &arch,
@@ -259,12 +265,6 @@ fn main() -> Result<()> {
         args.out.display()
     );
     Ok(())
-}
-
-/// Writes a model's parameters (checkpoint keys) with `config`.
-fn save_model(model: &CausalLm, dir: &std::path::Path, config: &serde_json::Value) -> Result<()> {
-    let parameters = model.parameters().flatten();
-    arch::write_checkpoint(dir, config, parameters.iter().map(|(k, v)| (k.as_ref(), *v)))
 }
 
 /// User plus system CPU time of this process so far, all threads: on a shared machine

@@ -10,6 +10,10 @@ use serde::Serialize;
 use lora_grpo::model::CausalLm;
 use lora_grpo::optim::{clip_grad_norm, AdamW, Schedule};
 use lora_grpo::recipe::OptimizerConfig;
+use tokenizers::Tokenizer;
+
+use crate::corpus::Problem;
+use crate::vocab;
 
 /// One chat as token ids, split where the trained part starts.
 #[derive(Debug, Clone)]
@@ -18,6 +22,18 @@ pub struct Example {
     pub prompt: Vec<u32>,
     /// The reply and its closing `<|im_end|>`: the tokens the loss is taken on.
     pub reply: Vec<u32>,
+}
+
+impl Example {
+    /// A problem's chat: its prompt, then its reply closed by `eos`.
+    pub fn new(tokenizer: &Tokenizer, problem: &Problem, eos: u32) -> Result<Self> {
+        let mut reply = vocab::encode(tokenizer, &problem.reply())?;
+        reply.push(eos);
+        Ok(Example {
+            prompt: vocab::encode(tokenizer, &problem.prompt())?,
+            reply,
+        })
+    }
 }
 
 /// Optimisation settings.
@@ -43,10 +59,14 @@ fn batch(examples: &[Example], pad: u32) -> (Array, Array, Array) {
         let tokens: Vec<u32> = e.prompt.iter().chain(&e.reply).copied().collect();
         for j in 0..width {
             let real = j + 1 < tokens.len();
-            inputs.push(if j < tokens.len() { tokens[j] } else { pad } as i32);
+            inputs.push(if real { tokens[j] } else { pad } as i32);
             targets.push(if real { tokens[j + 1] } else { pad } as i32);
             // Position j predicts token j + 1: trained when that token is in the reply.
-            mask.push(if real && j + 1 >= e.prompt.len() { 1.0f32 } else { 0.0 });
+            mask.push(if real && j + 1 >= e.prompt.len() {
+                1.0f32
+            } else {
+                0.0
+            });
         }
     }
     let shape = [examples.len() as i32, width as i32];
@@ -113,4 +133,38 @@ pub fn train(
     }
     model.freeze_parameters(true);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values<T: mlx_rs::ArrayElement + Copy>(a: &Array) -> Vec<T> {
+        a.as_slice::<T>().to_vec()
+    }
+
+    #[test]
+    fn batches_shift_targets_pad_right_and_mask_only_the_reply() {
+        let examples = [
+            Example {
+                prompt: vec![5, 6, 7],
+                reply: vec![8, 9],
+            },
+            Example {
+                prompt: vec![5, 6],
+                reply: vec![8],
+            },
+        ];
+        let (inputs, targets, mask) = batch(&examples, 0);
+        // Longest chat has 5 tokens: 4 input positions.
+        assert_eq!(inputs.shape(), &[2, 4]);
+        // The last token of a chat is never an input: nothing follows it.
+        assert_eq!(values::<i32>(&inputs), [5, 6, 7, 8, 5, 6, 0, 0]);
+        assert_eq!(values::<i32>(&targets), [6, 7, 8, 9, 6, 8, 0, 0]);
+        // Trained: the positions whose target is a reply token (8, 9 and 8).
+        assert_eq!(
+            values::<f32>(&mask),
+            [0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0]
+        );
+    }
 }

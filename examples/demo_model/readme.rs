@@ -45,7 +45,10 @@ impl Report<'_> {
         let a = self.args;
         let pct = |x: f64| format!("{:.1}%", 100.0 * x);
         let mut s = String::new();
-        writeln!(s, "# demo-arith: a tiny arithmetic chat model, pretrained from scratch\n")?;
+        writeln!(
+            s,
+            "# demo-arith: a tiny arithmetic chat model, pretrained from scratch\n"
+        )?;
         writeln!(
             s,
             "The base model of lora-grpo's offline demo (`recipes/math.yaml`). It was made \
@@ -92,7 +95,11 @@ impl Report<'_> {
             pct(accuracy(self.graded))
         )?;
         writeln!(s, "| {n_plus} held-out additions | 4-bit | {} |", pct(plus))?;
-        writeln!(s, "| {n_minus} held-out subtractions | 4-bit | {} |", pct(minus))?;
+        writeln!(
+            s,
+            "| {n_minus} held-out subtractions | 4-bit | {} |",
+            pct(minus)
+        )?;
         writeln!(
             s,
             "| same held-out | float32, before quantization | {} |",
@@ -105,7 +112,10 @@ impl Report<'_> {
             pct(self.train_accuracy)
         )?;
         writeln!(s, "First held-out completions:\n")?;
-        writeln!(s, "| question | reference | completion | right |\n| --- | --- | --- | --- |")?;
+        writeln!(
+            s,
+            "| question | reference | completion | right |\n| --- | --- | --- | --- |"
+        )?;
         for (p, g) in self.held_out.iter().zip(self.graded).take(SHOWN) {
             writeln!(
                 s,
@@ -174,16 +184,31 @@ impl Report<'_> {
             self.total_seconds,
             self.total_cpu_seconds
         )?;
-        writeln!(s, "Settings as run:\n\n```json\n{}\n```\n", serde_json::to_string_pretty(a)?)?;
+        writeln!(
+            s,
+            "Settings as run:\n\n```json\n{}\n```\n",
+            serde_json::to_string_pretty(a)?
+        )?;
         writeln!(
             s,
             "Training curve: loss is the mean over the 50 steps before; accuracy (float32, \
              greedy, first 200 held-out problems) where measured (`eval_every`):\n"
         )?;
-        writeln!(s, "| step | loss | held-out accuracy | seconds |\n| --- | --- | --- | --- |")?;
-        for p in self.curve.iter().filter(|p| p.step % 100 == 0 || p.step == a.steps) {
+        writeln!(
+            s,
+            "| step | loss | held-out accuracy | seconds |\n| --- | --- | --- | --- |"
+        )?;
+        for p in self
+            .curve
+            .iter()
+            .filter(|p| p.step % 100 == 0 || p.step == a.steps)
+        {
             let accuracy = p.accuracy.map_or("".to_string(), pct);
-            writeln!(s, "| {} | {:.4} | {accuracy} | {:.0} |", p.step, p.loss, p.seconds)?;
+            writeln!(
+                s,
+                "| {} | {:.4} | {accuracy} | {:.0} |",
+                p.step, p.loss, p.seconds
+            )?;
         }
         writeln!(s, "\n## Checks\n")?;
         writeln!(

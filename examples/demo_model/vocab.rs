@@ -48,7 +48,12 @@ pub fn train(texts: &[String], vocab_size: usize) -> Result<Tokenizer> {
         .vocab_size(vocab_size)
         .min_frequency(2)
         .show_progress(false)
-        .special_tokens(SPECIALS.iter().map(|s| AddedToken::from(*s, true)).collect())
+        .special_tokens(
+            SPECIALS
+                .iter()
+                .map(|s| AddedToken::from(*s, true))
+                .collect(),
+        )
         .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
         .build();
     let pieces = texts.iter().flat_map(|t| split_specials(t));
@@ -127,4 +132,66 @@ pub fn id(tokenizer: &Tokenizer, token: &str) -> Result<u32> {
     tokenizer
         .token_to_id(token)
         .ok_or_else(|| anyhow!("the tokenizer has no token {token}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::corpus::Problem;
+
+    fn corpus() -> Vec<String> {
+        [
+            ("What is 57 - 83?", "-26"),
+            ("What is 12 + 7?", "19"),
+            ("What is 40 - 8?", "32"),
+        ]
+        .iter()
+        .map(|(q, a)| {
+            let p = Problem {
+                question: q.to_string(),
+                answer: a.to_string(),
+            };
+            format!("{}{}{IM_END}\n", p.prompt(), p.reply())
+        })
+        .collect()
+    }
+
+    #[test]
+    fn specials_come_first_and_digits_stay_single_tokens() {
+        let tokenizer = train(&corpus(), 400).unwrap();
+        for (id, special) in SPECIALS.iter().enumerate() {
+            assert_eq!(tokenizer.token_to_id(special), Some(id as u32));
+        }
+        let ids = encode(&tokenizer, "1234 + 56").unwrap();
+        let pieces: Vec<String> = ids
+            .iter()
+            .map(|&i| tokenizer.decode(&[i], false).unwrap())
+            .collect();
+        assert_eq!(pieces.concat(), "1234 + 56");
+        let digits: Vec<&String> = pieces
+            .iter()
+            .filter(|p| p.contains(char::is_numeric))
+            .collect();
+        assert_eq!(digits, ["1", "2", "3", "4", "5", "6"]);
+        // Frequent words were merged: "assistant" is one token.
+        assert_eq!(encode(&tokenizer, "assistant").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn prompt_and_reply_encode_apart_as_together() {
+        // Training encodes them apart, generation continues the encoded prompt: the two
+        // must give the same ids as the whole chat.
+        let tokenizer = train(&corpus(), 400).unwrap();
+        let p = Problem {
+            question: "What is 91 - 9?".into(),
+            answer: "82".into(),
+        };
+        let mut apart = encode(&tokenizer, &p.prompt()).unwrap();
+        apart.extend(encode(&tokenizer, &p.reply()).unwrap());
+        apart.push(id(&tokenizer, IM_END).unwrap());
+        let whole = encode(&tokenizer, &format!("{}{}{IM_END}", p.prompt(), p.reply())).unwrap();
+        assert_eq!(apart, whole);
+        let text = tokenizer.decode(&apart, false).unwrap();
+        assert_eq!(text, format!("{}{}{IM_END}", p.prompt(), p.reply()));
+    }
 }
