@@ -29,6 +29,10 @@ Commands:
   demo
         Provision MLX (CPU), build the release binary and plugins, and run the default
         job: GRPO on the shipped demo model (recipes/math.yaml), accuracy before/after.
+  demo-model [ARGS...]
+        Provision MLX (CPU) and rebuild the demo base model in models/demo-arith/
+        from scratch: tokenizer, pretraining, 4-bit quantization, README with the
+        measured accuracy (examples/demo_model; ARGS go to it, see `-- --help`).
   cuda-bundle
         Prepare target/cuda-bundle/: the CUDA 13 build of libmlx.so in parts small
         enough for the lent GPU machine, plus NVRTC headers (see scripts/gpu.sh).
@@ -49,6 +53,7 @@ fn main() -> Result<()> {
         "fixtures" => fixtures::fetch(&root)?,
         "test" => run_tests(&root, rest)?,
         "demo" => run_demo(&root)?,
+        "demo-model" => run_demo_model(&root, rest)?,
         "cuda-bundle" => cuda_bundle::build(&root)?,
         "help" | "-h" | "--help" => print!("{HELP}"),
         other => bail!("unknown xtask command `{other}`\n\n{HELP}"),
@@ -77,6 +82,30 @@ fn run_tests(root: &std::path::Path, extra: &[String]) -> Result<()> {
         // MLX calls are not thread-safe: one test at a time.
         cmd.args(["--", "--test-threads=1"]);
         shell::run(&mut cmd)
+    })?;
+    timer.summary();
+    Ok(())
+}
+
+fn run_demo_model(root: &std::path::Path, extra: &[String]) -> Result<()> {
+    let mut timer = shell::StageTimer::new();
+    timer.stage("provision MLX", || mlx::provision(root, &mlx::Options::default()))?;
+    // The dev profile is enough: the work is in MLX, and it reuses the test build.
+    timer.stage("build the arithmetic and math-answer plugins", || {
+        shell::run(shell::cargo(root).args([
+            "build",
+            "-p",
+            "lora-grpo-dataset-arithmetic",
+            "-p",
+            "lora-grpo-reward-math-answer",
+        ]))
+    })?;
+    timer.stage("build and run examples/demo_model", || {
+        shell::run(
+            shell::cargo(root)
+                .args(["run", "--example", "demo_model", "--"])
+                .args(extra),
+        )
     })?;
     timer.summary();
     Ok(())
