@@ -38,6 +38,7 @@ use pretrain::{Example, TrainSettings};
 pub struct Args {
     /// Output directory.
     #[arg(long, default_value = "models/demo-arith")]
+    #[serde(skip)]
     out: PathBuf,
     /// Seed of the weight initialisation.
     #[arg(long, default_value_t = 0)]
@@ -50,13 +51,13 @@ pub struct Args {
     )]
     arithmetic: String,
     /// Optimizer steps.
-    #[arg(long, default_value_t = 1200)]
+    #[arg(long, default_value_t = 1600)]
     steps: usize,
     /// Chats per step.
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
     /// Peak learning rate (linear warmup, cosine decay to 0).
-    #[arg(long, default_value_t = 3e-3)]
+    #[arg(long, default_value_t = 2e-3)]
     lr: f64,
     #[arg(long, default_value_t = 50)]
     warmup_steps: u64,

@@ -218,8 +218,10 @@ impl Report<'_> {
              `tests/fixtures/demo/expected.json`.\n\
              - `cargo test --test demo_model` checks that lora-grpo's engine produces the \
              same tokens.\n\
-             - Rebuilding gives this model again up to floating-point summation order: \
-             MLX's CPU kernels may sum in a different order on other machines."
+             - Two builds on one machine write identical weights. Elsewhere MLX's CPU \
+             kernels may sum in another order, and training amplifies such differences: a \
+             rebuild there gives a similar model, not this one, and its accuracy may differ \
+             by several points."
         )?;
         Ok(s)
     }

@@ -14,8 +14,13 @@ pub fn clip_grad_norm(
     gradients: &FlattenedModuleParam,
     max_norm: f32,
 ) -> Result<(FlattenedModuleParam, Array), Exception> {
+    // Summed in name order: a HashMap's order changes from process to process, and with
+    // it the norm's last bits, which made runs with the same seed drift apart.
+    let mut names: Vec<_> = gradients.keys().collect();
+    names.sort();
     let mut squares = Array::from_f32(0.0);
-    for g in gradients.values() {
+    for name in names {
+        let g = &gradients[name];
         squares = squares.add(g.as_dtype(Dtype::Float32)?.square()?.sum(false)?)?;
     }
     let norm = squares.sqrt()?;
