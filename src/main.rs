@@ -80,6 +80,9 @@ enum Commands {
     /// Work with training recipes.
     #[command(subcommand)]
     Recipe(RecipeCommand),
+    /// Measure speed (see bench/RESULTS.md).
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Find and check reward and dataset plugins.
     Plugins {
         #[command(subcommand)]
@@ -110,6 +113,44 @@ enum RecipeCommand {
         /// Override a key, e.g. `--set grpo.epsilon=0.3` (repeatable; the value is YAML).
         #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
         set: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Prefill and decode tokens/s at batch 1 and on a GRPO-shaped batch; prints a table.
+    #[command(group = clap::ArgGroup::new("source").required(true).args(["model", "config"]))]
+    Generate {
+        /// Model directory.
+        #[arg(long, value_name = "DIR")]
+        model: Option<std::path::PathBuf>,
+        /// Instead of --model: a config.json whose model is built with random weights.
+        #[arg(long, value_name = "FILE")]
+        config: Option<std::path::PathBuf>,
+        /// Seed of the random weights (with --config) and of sampling.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Batch-1 prompt length, and the longest prompt of the GRPO batch.
+        #[arg(long, default_value_t = 128)]
+        prompt_tokens: usize,
+        /// New tokens per completion (EOS is ignored).
+        #[arg(long, default_value_t = 128)]
+        max_tokens: usize,
+        /// Prompts in the GRPO batch.
+        #[arg(long, default_value_t = 8)]
+        batch: usize,
+        /// Completions per prompt in the GRPO batch.
+        #[arg(long, default_value_t = 8)]
+        group: usize,
+        /// Sampling temperature of the GRPO batch (batch 1 is greedy).
+        #[arg(long, default_value_t = 1.0)]
+        temperature: f32,
+        /// Timed runs per scenario (the median is shown).
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// Dequantize the weights at load (faster on the CPU, more memory).
+        #[arg(long)]
+        dequantize: bool,
     },
 }
 
@@ -208,6 +249,7 @@ fn main() -> Result<()> {
             let recipe = lora_grpo::recipe::Recipe::load(&file, &set)?;
             print!("{}", recipe.to_yaml()?);
         }
+        Commands::Bench(command) => run_bench(command)?,
         Commands::Plugins { command } => run_plugins(command)?,
         Commands::NewPlugin {
             name,
@@ -228,6 +270,44 @@ fn main() -> Result<()> {
             print!("{}", created.next_steps());
         }
     }
+    Ok(())
+}
+
+fn run_bench(command: BenchCommand) -> Result<()> {
+    use lora_grpo::bench::{generate, random_model};
+    let BenchCommand::Generate {
+        model,
+        config,
+        seed,
+        prompt_tokens,
+        max_tokens,
+        batch,
+        group,
+        temperature,
+        repeats,
+        dequantize,
+    } = command;
+    let options = lora_grpo::model::LoadOptions { dequantize, ..Default::default() };
+    let started = std::time::Instant::now();
+    let (mut lm, source) = match (model, config) {
+        (Some(dir), _) => (lora_grpo::model::load(&dir, &options)?, dir.display().to_string()),
+        (None, Some(file)) => {
+            let lm = random_model::load_random(&file, seed, &options)?;
+            (lm, format!("random weights (seed {seed}) for {}", file.display()))
+        }
+        (None, None) => anyhow::bail!("give --model DIR or --config FILE"),
+    };
+    let load_seconds = started.elapsed().as_secs_f64();
+    let device = mlx_rs::Device::try_default()?;
+    println!(
+        "model: {source}{}\nMLX {} on {device}; weights {:.1} MB, loaded in {load_seconds:.1} s\n",
+        if dequantize { " (dequantized at load)" } else { "" },
+        lora_grpo::mlx_info::version().unwrap_or_default(),
+        mlx_rs::memory::active_memory()? as f64 / 1e6,
+    );
+    let bench = generate::GenerateBench { prompt_tokens, max_tokens, batch, group, temperature, repeats, seed };
+    let measurements = generate::run(&mut lm, &bench)?;
+    print!("{}", generate::table("lora-grpo", &measurements));
     Ok(())
 }
 
