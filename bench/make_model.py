@@ -77,7 +77,15 @@ def main():
     p.add_argument("--float32", action="store_true",
                    help="store scales, biases and norms in float32 (the same values, upcast after "
                         "quantizing in bf16): makes Python tools compute in f32 on the CPU")
+    p.add_argument("--tokenizer-only", action="store_true",
+                   help="write only the tokenizer files (e.g. for a random model built on a GPU host "
+                        "by `lora-grpo bench random-model --tokenizer DIR`)")
     args = p.parse_args()
+    if args.tokenizer_only:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        write_tokenizer(Path(args.out), args.vocab)
+        print(f"wrote the tokenizer to {args.out}")
+        return
 
     config = {
         "model_type": "qwen3", "architectures": ["Qwen3ForCausalLM"],

@@ -119,38 +119,22 @@ enum RecipeCommand {
 #[derive(Subcommand)]
 enum BenchCommand {
     /// Prefill and decode tokens/s at batch 1 and on a GRPO-shaped batch; prints a table.
-    #[command(group = clap::ArgGroup::new("source").required(true).args(["model", "config"]))]
-    Generate {
-        /// Model directory.
-        #[arg(long, value_name = "DIR")]
-        model: Option<std::path::PathBuf>,
-        /// Instead of --model: a config.json whose model is built with random weights.
+    Generate(BenchGenerateArgs),
+    /// Write a model directory with random weights for a config.json (benchmarks on hosts
+    /// that cannot receive a checkpoint).
+    RandomModel {
+        /// config.json to build (quantized as its `quantization` says).
         #[arg(long, value_name = "FILE")]
-        config: Option<std::path::PathBuf>,
-        /// Seed of the random weights (with --config) and of sampling.
+        config: std::path::PathBuf,
+        /// Seed of the weights.
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Batch-1 prompt length, and the longest prompt of the GRPO batch.
-        #[arg(long, default_value_t = 128)]
-        prompt_tokens: usize,
-        /// New tokens per completion (EOS is ignored).
-        #[arg(long, default_value_t = 128)]
-        max_tokens: usize,
-        /// Prompts in the GRPO batch.
-        #[arg(long, default_value_t = 8)]
-        batch: usize,
-        /// Completions per prompt in the GRPO batch.
-        #[arg(long, default_value_t = 8)]
-        group: usize,
-        /// Sampling temperature of the GRPO batch (batch 1 is greedy).
-        #[arg(long, default_value_t = 1.0)]
-        temperature: f32,
-        /// Timed runs per scenario (the median is shown).
-        #[arg(long, default_value_t = 3)]
-        repeats: usize,
-        /// Dequantize the weights at load (faster on the CPU, more memory).
-        #[arg(long)]
-        dequantize: bool,
+        /// Copy tokenizer.json and tokenizer_config.json from this directory.
+        #[arg(long, value_name = "DIR")]
+        tokenizer: Option<std::path::PathBuf>,
+        /// Directory to create.
+        #[arg(long, value_name = "DIR")]
+        out: std::path::PathBuf,
     },
 }
 
@@ -179,6 +163,41 @@ enum PluginsCommand {
         #[arg(long = "dir")]
         dirs: Vec<std::path::PathBuf>,
     },
+}
+
+#[derive(clap::Args)]
+#[command(group = clap::ArgGroup::new("source").required(true).args(["model", "config"]))]
+struct BenchGenerateArgs {
+    /// Model directory.
+    #[arg(long, value_name = "DIR")]
+    model: Option<std::path::PathBuf>,
+    /// Instead of --model: a config.json whose model is built with random weights.
+    #[arg(long, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
+    /// Seed of the random weights (with --config) and of sampling.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Batch-1 prompt length, and the longest prompt of the GRPO batch.
+    #[arg(long, default_value_t = 128)]
+    prompt_tokens: usize,
+    /// New tokens per completion (EOS is ignored).
+    #[arg(long, default_value_t = 128)]
+    max_tokens: usize,
+    /// Prompts in the GRPO batch.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Completions per prompt in the GRPO batch.
+    #[arg(long, default_value_t = 8)]
+    group: usize,
+    /// Sampling temperature of the GRPO batch (batch 1 is greedy).
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f32,
+    /// Timed runs per scenario (the median is shown).
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Dequantize the weights at load (faster on the CPU, more memory).
+    #[arg(long)]
+    dequantize: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -275,18 +294,22 @@ fn main() -> Result<()> {
 
 fn run_bench(command: BenchCommand) -> Result<()> {
     use lora_grpo::bench::{generate, random_model};
-    let BenchCommand::Generate {
-        model,
-        config,
-        seed,
-        prompt_tokens,
-        max_tokens,
-        batch,
-        group,
-        temperature,
-        repeats,
-        dequantize,
-    } = command;
+    let args = match command {
+        BenchCommand::Generate(args) => args,
+        BenchCommand::RandomModel { config, seed, tokenizer, out } => {
+            std::fs::create_dir_all(&out)?;
+            let text = std::fs::read_to_string(&config)?;
+            random_model::write_random(&text, &config, seed, &out)?;
+            if let Some(dir) = &tokenizer {
+                for name in ["tokenizer.json", "tokenizer_config.json"] {
+                    std::fs::copy(dir.join(name), out.join(name))?;
+                }
+            }
+            println!("wrote {}", out.display());
+            return Ok(());
+        }
+    };
+    let BenchGenerateArgs { model, config, seed, prompt_tokens, max_tokens, batch, group, temperature, repeats, dequantize } = args;
     let options = lora_grpo::model::LoadOptions { dequantize, ..Default::default() };
     let started = std::time::Instant::now();
     let (mut lm, source) = match (model, config) {
