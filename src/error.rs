@@ -414,3 +414,22 @@ pub enum ExportError {
         source: mlx_rs::error::Exception,
     },
 }
+
+/// A benchmark that cannot run (`lora-grpo bench`).
+#[derive(Debug, Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Generate(#[from] GenerateError),
+    #[error("MLX error while building the random model: {0}")]
+    Mlx(#[from] mlx_rs::error::Exception),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: {detail}", path.display())]
+    Config { path: std::path::PathBuf, detail: String },
+}

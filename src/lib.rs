@@ -13,6 +13,7 @@ pub mod grpo;
 pub mod optim;
 pub mod recipe;
 pub mod atomic;
+pub mod bench;
 pub mod lora;
 pub mod plugin;
 pub mod tokenizer;

@@ -83,6 +83,9 @@ enum Commands {
     /// Work with training recipes.
     #[command(subcommand)]
     Recipe(RecipeCommand),
+    /// Measure speed (see bench/RESULTS.md).
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Find and check reward and dataset plugins.
     Plugins {
         #[command(subcommand)]
@@ -209,6 +212,28 @@ enum RecipeCommand {
 }
 
 #[derive(Subcommand)]
+enum BenchCommand {
+    /// Prefill and decode tokens/s at batch 1 and on a GRPO-shaped batch; prints a table.
+    Generate(BenchGenerateArgs),
+    /// Write a model directory with random weights for a config.json (benchmarks on hosts
+    /// that cannot receive a checkpoint).
+    RandomModel {
+        /// config.json to build (quantized as its `quantization` says).
+        #[arg(long, value_name = "FILE")]
+        config: std::path::PathBuf,
+        /// Seed of the weights.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Copy tokenizer.json and tokenizer_config.json from this directory.
+        #[arg(long, value_name = "DIR")]
+        tokenizer: Option<std::path::PathBuf>,
+        /// Directory to create.
+        #[arg(long, value_name = "DIR")]
+        out: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum PluginsCommand {
     /// List the plugins in the search path: kind, name, version, path.
     List {
@@ -233,6 +258,41 @@ enum PluginsCommand {
         #[arg(long = "dir")]
         dirs: Vec<std::path::PathBuf>,
     },
+}
+
+#[derive(clap::Args)]
+#[command(group = clap::ArgGroup::new("source").required(true).args(["model", "config"]))]
+struct BenchGenerateArgs {
+    /// Model directory.
+    #[arg(long, value_name = "DIR")]
+    model: Option<std::path::PathBuf>,
+    /// Instead of --model: a config.json whose model is built with random weights.
+    #[arg(long, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
+    /// Seed of the random weights (with --config) and of sampling.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Batch-1 prompt length, and the longest prompt of the GRPO batch.
+    #[arg(long, default_value_t = 128)]
+    prompt_tokens: usize,
+    /// New tokens per completion (EOS is ignored).
+    #[arg(long, default_value_t = 128)]
+    max_tokens: usize,
+    /// Prompts in the GRPO batch.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Completions per prompt in the GRPO batch.
+    #[arg(long, default_value_t = 8)]
+    group: usize,
+    /// Sampling temperature of the GRPO batch (batch 1 is greedy).
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f32,
+    /// Timed runs per scenario (the median is shown).
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Dequantize the weights at load (faster on the CPU, more memory).
+    #[arg(long)]
+    dequantize: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -304,6 +364,7 @@ fn main() -> Result<()> {
             let recipe = lora_grpo::recipe::Recipe::load(&file, &set)?;
             print!("{}", recipe.to_yaml()?);
         }
+        Commands::Bench(command) => run_bench(command)?,
         Commands::Plugins { command } => run_plugins(command)?,
         Commands::NewPlugin {
             name,
@@ -432,6 +493,48 @@ fn run_merge(args: MergeArgs) -> Result<()> {
             summary.left_dense.join(", ")
         );
     }
+    Ok(())
+}
+
+fn run_bench(command: BenchCommand) -> Result<()> {
+    use lora_grpo::bench::{generate, random_model};
+    let args = match command {
+        BenchCommand::Generate(args) => args,
+        BenchCommand::RandomModel { config, seed, tokenizer, out } => {
+            std::fs::create_dir_all(&out)?;
+            let text = std::fs::read_to_string(&config)?;
+            random_model::write_random(&text, &config, seed, &out)?;
+            if let Some(dir) = &tokenizer {
+                for name in ["tokenizer.json", "tokenizer_config.json"] {
+                    std::fs::copy(dir.join(name), out.join(name))?;
+                }
+            }
+            println!("wrote {}", out.display());
+            return Ok(());
+        }
+    };
+    let BenchGenerateArgs { model, config, seed, prompt_tokens, max_tokens, batch, group, temperature, repeats, dequantize } = args;
+    let options = lora_grpo::model::LoadOptions { dequantize, ..Default::default() };
+    let started = std::time::Instant::now();
+    let (mut lm, source) = match (model, config) {
+        (Some(dir), _) => (lora_grpo::model::load(&dir, &options)?, dir.display().to_string()),
+        (None, Some(file)) => {
+            let lm = random_model::load_random(&file, seed, &options)?;
+            (lm, format!("random weights (seed {seed}) for {}", file.display()))
+        }
+        (None, None) => anyhow::bail!("give --model DIR or --config FILE"),
+    };
+    let load_seconds = started.elapsed().as_secs_f64();
+    let device = mlx_rs::Device::try_default()?;
+    println!(
+        "model: {source}{}\nMLX {} on {device}; weights {:.1} MB, loaded in {load_seconds:.1} s\n",
+        if dequantize { " (dequantized at load)" } else { "" },
+        lora_grpo::mlx_info::version().unwrap_or_default(),
+        mlx_rs::memory::active_memory()? as f64 / 1e6,
+    );
+    let bench = generate::GenerateBench { prompt_tokens, max_tokens, batch, group, temperature, repeats, seed };
+    let measurements = generate::run(&mut lm, &bench)?;
+    print!("{}", generate::table("lora-grpo", &measurements));
     Ok(())
 }
 
