@@ -1,54 +1,75 @@
 #!/usr/bin/env bash
-# GPU benchmark (CUDA backend), lora-grpo only: Python mlx-lm is not installed on the lent
-# NVIDIA machines. The `run` device tool sends the checkout the session started in (not a
-# helper's worktree), so everything the device needs goes into target/bench-gpu there.
+# GPU benchmark (CUDA backend): lora-grpo beside mlx-lm and mlx-lm-lora on one random
+# Qwen3-0.6B-shaped 4-bit model. The lent NVIDIA machines have no network, so the `run`
+# device tool carries everything from ignored folders of this checkout:
 #
-#   bench/gpu.sh prepare     here, in that checkout: release binary + plugins, a 32k-token
-#                            tokenizer and the GRPO prompts into target/bench-gpu (~10 MB)
-#   then three device calls (scripts/gpu.sh explains the CUDA libmlx.so parts):
+#   bench/gpu.sh prepare     here: release binary + plugins, a 32k-token tokenizer and the
+#                            GRPO prompts into target/bench-gpu (~10 MB); Python wheels
+#                            (mlx, mlx-lm, mlx-lm-lora, datasets and its two missing needs)
+#                            into .whl (~2.3 MB)
+#   then device calls (scripts/gpu.sh explains the CUDA libmlx.so parts):
 #     carry target/cuda-bundle/{libmlx.so.xz.part-00,MANIFEST,needed.txt,mlx-include.tar.xz}:
 #         scripts/gpu.sh stash
 #     carry target/cuda-bundle/libmlx.so.xz.part-01:          scripts/gpu.sh stash
-#     carry target/cuda-bundle/libmlx.so.xz.part-02 and target/bench-gpu:
-#         scripts/gpu.sh stash && bench/gpu.sh device
-#   bench/gpu.sh device      there: random Qwen3-0.6B-shaped 4-bit model built in memory,
-#                            `bench generate`, then 4 GRPO steps twice; results in $OUT
-# RUNNER (default `scripts/gpu.sh run`) and CONFIG / STEPS can be overridden for a dry run
-# on the CPU: RUNNER= CONFIG=bench/configs/qwen3-tiny-q4.json STEPS=1 OUT=/tmp/o bench/gpu.sh device
+#     carry target/cuda-bundle/libmlx.so.xz.part-02, target/bench-gpu and .whl:
+#         scripts/gpu.sh stash && bench/gpu.sh generate
+#     (same machine, still warm)                              bench/gpu.sh grpo
+#   bench/gpu.sh generate    there: writes the model ($HOME/bench-gpu-model), then
+#                            `lora-grpo bench generate` and bench/mlx_lm_generate.py on it
+#   bench/gpu.sh grpo        there: STEPS GRPO steps of bench/grpo/lora-grpo.yaml and of
+#                            mlx-lm-lora with the same settings; results in $OUT
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=target/bench-gpu
+BIN="$DIR/lora-grpo"
+MODEL=$HOME/bench-gpu-model
+RUN="scripts/gpu.sh run"
+STEPS=${STEPS:-4}
+
+# Python mlx from the carried wheels, on the same CUDA libmlx.so as the Rust binary.
+python_env() {
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+    $RUN true
+    ln -sfn "$HOME/mlx-cuda/lib" /tmp/site/mlx/lib
+    ln -sfn "$HOME/mlx-cuda/include" /tmp/site/mlx/include
+    export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
+}
 
 case "${1:-}" in
 prepare)
     cargo build --release -p lora-grpo -p lora-grpo-dataset-jsonl -p lora-grpo-reward-math-answer
-    mkdir -p "$DIR"
+    mkdir -p "$DIR/grpo-data"
     strip --strip-unneeded -o "$DIR/lora-grpo" target/release/lora-grpo
     cp target/release/liblora_grpo_dataset_jsonl.so target/release/liblora_grpo_reward_math_answer.so "$DIR/"
-    target/pyenv/bin/python bench/make_model.py --tokenizer-only --vocab 32000 --out "$DIR/tokenizer"
-    python3 bench/grpo/make_data.py
-    mkdir -p "$DIR/grpo-data" && cp bench/out/grpo-data/train.jsonl "$DIR/grpo-data/"
-    du -sh "$DIR"
+    python3 bench/make_model.py --tokenizer-only --vocab 32000 --out "$DIR/tokenizer"
+    python3 bench/grpo/make_data.py && cp bench/out/grpo-data/train.jsonl "$DIR/grpo-data/"
+    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+        --platform manylinux_2_35_x86_64 --platform manylinux_2_17_x86_64 -d .whl \
+        mlx==0.32.2 mlx-lm==0.32.2 mlx-lm-lora==5.10.2 datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19
+    du -sh "$DIR" .whl
     ;;
-device)
-    RUNNER=${RUNNER-scripts/gpu.sh run}
-    CONFIG=${CONFIG:-bench/configs/qwen3-0.6b-q4.json}
-    STEPS=${STEPS:-4}
-    BIN="$DIR/lora-grpo"
-    MODEL=$HOME/bench-gpu-model
-    $RUNNER "$BIN" doctor | tee "$OUT/doctor.txt"
-    { date -u; $RUNNER "$BIN" bench generate --config "$CONFIG" --repeats 3; } 2>&1 | tee "$OUT/generate.md"
-    $RUNNER "$BIN" bench random-model --config "$CONFIG" --tokenizer "$DIR/tokenizer" --out "$MODEL"
-    # The CPU benchmark's recipe (4 prompts x 8, 8 micro-batches), then 8 prompts x 8 in one
-    # micro-batch; the first step of each process includes MLX's kernel JIT.
-    for run in "b4x8-mb8 4 8" "b8x8-mb1 8 1"; do
-        read -r name batch micro <<<"$run"
-        $RUNNER "$BIN" run bench/grpo/lora-grpo.yaml --no-progress \
+generate)
+    python_env
+    $RUN "$BIN" doctor | tee "$OUT/doctor.txt"
+    $RUN "$BIN" bench random-model --config bench/configs/qwen3-0.6b-q4.json --tokenizer "$DIR/tokenizer" --out "$MODEL"
+    { date -u; nvidia-smi --query-gpu=name --format=csv,noheader
+      $RUN "$BIN" bench generate --model "$MODEL" --repeats 3
+      $RUN python3 bench/mlx_lm_generate.py --model "$MODEL" --keep-dtype --repeats 3; } 2>&1 | tee "$OUT/generate.md"
+    ;;
+grpo)
+    python_env
+    # 4 prompts x 8 completions in 8 micro-batches, as mlx-lm-lora chunks them; then the
+    # same batch in one micro-batch. The first step of each process includes MLX's kernel JIT.
+    for run in "mb8 8" "mb1 1"; do
+        read -r name micro <<<"$run"
+        $RUN "$BIN" run bench/grpo/lora-grpo.yaml --no-progress \
             --set "model.path=$MODEL" --set "data.config.path=$DIR/grpo-data/train.jsonl" \
             --set "plugin_dirs=[$DIR]" --set "output_dir=$HOME/grpo-$name" --set "grpo.steps=$STEPS" \
-            --set "grpo.batch_size=$batch" --set "grpo.gradient_accumulation_steps=$micro" >/dev/null
-        cp "$HOME/grpo-$name/metrics.jsonl" "$OUT/grpo-$name.jsonl"
+            --set "grpo.gradient_accumulation_steps=$micro" >/dev/null
+        cp "$HOME/grpo-$name/metrics.jsonl" "$OUT/grpo-lora-grpo-$name.jsonl"
     done
+    $RUN python3 bench/grpo/mlx_lm_lora_run.py --model "$MODEL" --data "$DIR/grpo-data" \
+        --steps "$STEPS" --out "$HOME/grpo-mlx-lm-lora" 2>"$OUT/mlx-lm-lora.err" | tee "$OUT/grpo-mlx-lm-lora.jsonl"
     ;;
-*) sed -n '2,18p' "$0"; exit 2 ;;
+*) sed -n '2,22p' "$0"; exit 2 ;;
 esac

@@ -26,10 +26,10 @@ from mlx_lm.tuner.callbacks import TrainingCallback
 from mlx_lm_lora.trainer import grpo_trainer
 
 
-def settings(model, steps, out):
+def settings(model, steps, out, data):
     return {
         "model": model, "train": True, "train_mode": "grpo", "train_type": "lora",
-        "data": "bench/out/grpo-data", "iters": steps, "batch_size": 4, "group_size": 8,
+        "data": data, "iters": steps, "batch_size": 4, "group_size": 8,
         "max_completion_length": 128, "temperature": 0.8, "epsilon": 0.2, "beta": 0.1,
         "grpo_loss_type": "grpo", "learning_rate": 1e-5, "optimizer": "adamw",
         "optimizer_config": {"adamw": {"weight_decay": 0.0}}, "num_layers": -1,
@@ -58,6 +58,7 @@ def main():
     p.add_argument("--model", required=True)
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--out", default="bench/out/grpo-mlx-lm-lora")
+    p.add_argument("--data", default="bench/out/grpo-data", help="folder holding train.jsonl")
     args = p.parse_args()
 
     rollouts = []
@@ -80,7 +81,7 @@ def main():
         return run(a, training_callback=StepReport(rollouts))
 
     train.run = run_with_report
-    train.main(settings(args.model, args.steps, args.out))
+    train.main(settings(args.model, args.steps, args.out, args.data))
 
 
 if __name__ == "__main__":
