@@ -21,17 +21,6 @@ fn row(ids: &[u32]) -> Array {
     Array::from_slice(&ids, &[1, ids.len() as i32])
 }
 
-fn max_abs_diff(a: &Array, b: &Array) -> f32 {
-    assert_eq!(a.shape(), b.shape());
-    a.subtract(b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max(None)
-        .unwrap()
-        .item_exact::<f32>()
-}
-
 fn greedy(max_tokens: usize) -> GenerateConfig {
     GenerateConfig {
         max_tokens,

@@ -116,11 +116,13 @@ fn training_raises_the_reward_and_writes_mlx_lm_adapters() {
 
 #[test]
 fn a_resumed_run_ends_with_the_adapters_of_an_uninterrupted_one() {
+    // With adapter dropout, so its masks must be drawn again exactly after the resume.
+    let dropout = ["lora.dropout=0.2".to_string()];
     let root = tempfile::tempdir().unwrap();
-    run(recipe(root.path(), "whole", 4, &[]), &RunOptions::default()).unwrap();
-    run(recipe(root.path(), "parts", 2, &[]), &RunOptions::default()).unwrap();
+    run(recipe(root.path(), "whole", 4, &dropout), &RunOptions::default()).unwrap();
+    run(recipe(root.path(), "parts", 2, &dropout), &RunOptions::default()).unwrap();
     let options = RunOptions { resume: Some(root.path().join("parts")), ..RunOptions::default() };
-    let summary = run(recipe(root.path(), "parts", 4, &[]), &options).unwrap();
+    let summary = run(recipe(root.path(), "parts", 4, &dropout), &options).unwrap();
     assert_eq!(summary.steps, 4);
     let whole = adapters(&root.path().join("whole/adapters.safetensors"));
     let parts = adapters(&root.path().join("parts/adapters.safetensors"));
@@ -135,6 +137,9 @@ fn a_resumed_run_ends_with_the_adapters_of_an_uninterrupted_one() {
     let (rw, rp) = (rewards(&root.path().join("whole")), rewards(&root.path().join("parts")));
     assert_eq!(rw.len(), 4);
     assert!(rw.iter().zip(&rp).all(|(a, b)| (a - b).abs() < 1e-3), "{rw:?} vs {rp:?}");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.path().join("parts/adapter_config.json")).unwrap()).unwrap();
+    assert!((config["lora_parameters"]["dropout"].as_f64().unwrap() - 0.2).abs() < 1e-6);
 }
 
 #[test]

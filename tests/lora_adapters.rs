@@ -32,10 +32,6 @@ fn logits(model: &mut CausalLm) -> Array {
     out
 }
 
-fn max_diff(a: &Array, b: &Array) -> f32 {
-    a.subtract(b).unwrap().abs().unwrap().max(None).unwrap().item_exact::<f32>()
-}
-
 /// Gives every `lora_b` seeded values so the adapter changes the output.
 fn randomize_b(model: &mut CausalLm, seed: u64) {
     let mut tensors = lora::adapter_tensors(model);
@@ -53,11 +49,11 @@ fn fresh_adapters_leave_the_output_exactly_unchanged_and_off_is_the_base() {
     let mut model = load_fixture("llama_q4");
     let base = logits(&mut model);
     lora::attach(&mut model, &config(-1, None), 0).unwrap();
-    assert_eq!(max_diff(&logits(&mut model), &base), 0.0, "B = 0 must give the base output exactly");
+    assert_eq!(max_abs_diff(&logits(&mut model), &base), 0.0, "B = 0 must give the base output exactly");
     randomize_b(&mut model, 1);
-    assert!(max_diff(&logits(&mut model), &base) > 1e-3);
+    assert!(max_abs_diff(&logits(&mut model), &base) > 1e-3);
     model.set_adapters_enabled(false);
-    assert_eq!(max_diff(&logits(&mut model), &base), 0.0, "adapters off must be the base model");
+    assert_eq!(max_abs_diff(&logits(&mut model), &base), 0.0, "adapters off must be the base model");
 }
 
 #[test]
@@ -86,7 +82,7 @@ fn saved_adapters_load_back_and_foreign_ones_are_refused_by_name() {
     lora::save(&mut model, dir.path(), &config(2, None), lora::WEIGHTS_FILE).unwrap();
     let mut fresh = load_fixture("llama_q4");
     lora::load(&mut fresh, dir.path(), None).unwrap();
-    assert_eq!(max_diff(&logits(&mut fresh), &expected), 0.0);
+    assert_eq!(max_abs_diff(&logits(&mut fresh), &expected), 0.0);
     // An adapter of another shape (rank 8 file for a rank 4 config) names the tensor.
     let mut wrong: BTreeMap<String, Array> = lora::adapter_tensors(&mut model);
     let key = "model.layers.0.self_attn.q_proj.lora_a".to_string();

@@ -11,16 +11,6 @@ use mlx_rs::module::{Module, ModuleParameters};
 use mlx_rs::ops::indexing::{TryIndexMutOp, TryIndexOp};
 use mlx_rs::{nn, random, Array};
 
-fn max_abs_diff(a: &Array, b: &Array) -> f32 {
-    a.subtract(b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max(None)
-        .unwrap()
-        .item_exact::<f32>()
-}
-
 fn normal(shape: &[i32], seed: u64, std: f32) -> Array {
     let key = random::key(seed).unwrap();
     random::normal::<f32>(shape, None, std, &key).unwrap()

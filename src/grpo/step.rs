@@ -24,11 +24,31 @@ pub struct UpdateSettings {
     pub temperature: f32,
     pub max_grad_norm: Option<f32>,
     pub reduction: GradReduction,
+    /// LoRA dropout during the gradient passes, and the seed of its masks.
+    pub lora_dropout: f32,
+    pub dropout_seed: u64,
 }
 
 /// Differentiates the GRPO loss over `batches` (`batch_tokens`: counted tokens of the
 /// whole generation batch, dapo's normalizer) and applies one optimizer update.
 pub fn update(
+    model: &mut CausalLm,
+    optimizer: &mut AdamW,
+    batches: &[MicroBatch],
+    batch_tokens: f32,
+    settings: &UpdateSettings,
+) -> Result<UpdateStats, Exception> {
+    if settings.lora_dropout > 0.0 {
+        // Seeded per update, so a resumed run draws the masks the original drew.
+        mlx_rs::random::seed(settings.dropout_seed)?;
+        model.set_lora_dropout(settings.lora_dropout);
+    }
+    let result = differentiate_and_step(model, optimizer, batches, batch_tokens, settings);
+    model.set_lora_dropout(0.0);
+    result
+}
+
+fn differentiate_and_step(
     model: &mut CausalLm,
     optimizer: &mut AdamW,
     batches: &[MicroBatch],

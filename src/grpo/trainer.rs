@@ -95,11 +95,6 @@ impl Session {
     /// The adapter config the recipe's `lora` section describes.
     pub fn adapter_config(&self) -> Result<AdapterConfig, TrainError> {
         let l = &self.recipe.lora;
-        if l.dropout != 0.0 {
-            return Err(TrainError::Data(
-                "lora.dropout: adapter dropout is not supported yet; set it to 0".to_string(),
-            ));
-        }
         let mut extra = Map::new();
         extra.insert("model".into(), json!(self.recipe.model.path));
         Ok(AdapterConfig {
@@ -108,7 +103,7 @@ impl Session {
             lora_parameters: LoraParameters {
                 rank: l.rank as i32,
                 scale: l.scale as f32,
-                dropout: 0.0,
+                dropout: l.dropout as f32,
                 keys: l.keys.clone(),
             },
             extra,
@@ -343,6 +338,7 @@ impl Trainer {
             ..GenerateConfig::default()
         };
         let stops = recipe.sampling.stop.clone();
+        let lora_dropout = recipe.lora.dropout as f32;
         let (rollouts, gen_stats) =
             sample_completions(&mut self.session.model, &self.session.tokenizer, &prompts, &config, &stops)?;
         let gen_seconds = started.elapsed().as_secs_f64();
@@ -377,6 +373,8 @@ impl Trainer {
                 temperature: self.session.sampling.temperature.max(f32::MIN_POSITIVE),
                 max_grad_norm: g.max_grad_norm.map(|m| m as f32),
                 reduction: LossConfig::from_recipe(&g).loss_type.grad_reduction(),
+                lora_dropout,
+                dropout_seed: splitmix64(&mut seed_state),
             };
             let mut last = None;
             for _ in 0..g.num_iterations {

@@ -136,6 +136,9 @@ pub struct Linear {
     pub lora_scale: f32,
     /// Whether an attached adapter is applied; off gives the base layer.
     pub lora_enabled: bool,
+    /// Dropout probability on the adapter's input; the trainer sets it for its gradient
+    /// passes only (0 = none, as at inference).
+    pub lora_dropout: f32,
 }
 
 impl Linear {
@@ -155,6 +158,7 @@ impl Linear {
             quant,
             lora_scale: 0.0,
             lora_enabled: false,
+            lora_dropout: 0.0,
         }
     }
 
@@ -257,6 +261,10 @@ impl Module<&Array> for Linear {
         match (&self.lora_a.value, &self.lora_b.value) {
             (Some(a), Some(b)) if self.lora_enabled => {
                 // As mlx-lm: the update may be f32 (adapter dtype); the output keeps y's dtype.
+                let x = match self.lora_dropout > 0.0 {
+                    true => dropout(x, self.lora_dropout)?,
+                    false => x.clone(),
+                };
                 let update = x
                     .matmul(a)?
                     .matmul(b)?
@@ -268,6 +276,13 @@ impl Module<&Array> for Linear {
     }
 
     fn training_mode(&mut self, _mode: bool) {}
+}
+
+/// Inverted dropout: zeroes each element with probability `p` (MLX's global random
+/// state) and scales the rest by `1 / (1 - p)`, so the expected value is unchanged.
+fn dropout(x: &Array, p: f32) -> Result<Array, Exception> {
+    let keep = mlx_rs::random::bernoulli(&Array::from_f32(1.0 - p), x.shape(), None)?;
+    x.multiply(keep.as_dtype(x.dtype())?)?.multiply(Array::from_f32(1.0 / (1.0 - p)).as_dtype(x.dtype())?)
 }
 
 #[cfg(test)]
@@ -294,5 +309,17 @@ mod tests {
         .unwrap();
         assert_eq!(m.weight.shape(), &[8, 8]);
         assert_eq!(Linear::from_parts(m, None).dims(), (64, 8));
+    }
+
+    #[test]
+    fn dropout_zeroes_a_share_p_and_rescales_the_rest() {
+        mlx_rs::random::seed(7).unwrap();
+        let x = Array::from_slice(&vec![2.0f32; 20_000], &[100, 200]);
+        let p = 0.3;
+        let y = dropout(&x, p).unwrap();
+        let values = y.as_slice::<f32>().to_vec();
+        let zeros = values.iter().filter(|&&v| v == 0.0).count() as f32 / values.len() as f32;
+        assert!((zeros - p).abs() < 0.02, "dropped share {zeros}");
+        assert!(values.iter().all(|&v| v == 0.0 || (v - 2.0 / (1.0 - p)).abs() < 1e-5));
     }
 }

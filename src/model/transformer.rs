@@ -141,6 +141,13 @@ impl CausalLm {
         }
     }
 
+    /// Sets the dropout probability on every attached adapter's input (0 turns it off).
+    pub fn set_lora_dropout(&mut self, p: f32) {
+        for (_, layer) in self.linear_layers_mut() {
+            layer.lora_dropout = p;
+        }
+    }
+
     /// An empty KV cache for rows with the given left padding.
     pub fn new_cache(&self, left_padding: Vec<i32>) -> KvCache {
         KvCache::new(self.model.layers.len(), left_padding)

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use lora_grpo::model::loader::ComputeDtype;
 use lora_grpo::model::{load, CausalLm, LoadOptions};
-use mlx_rs::Dtype;
+use mlx_rs::{Array, Dtype};
 use serde_json::Value;
 
 /// Every fixture model, as named in make_models.py.
@@ -79,4 +79,16 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
+}
+
+/// Largest absolute elementwise difference of two arrays of one shape.
+pub fn max_abs_diff(a: &Array, b: &Array) -> f32 {
+    assert_eq!(a.shape(), b.shape());
+    a.subtract(b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max(None)
+        .unwrap()
+        .item_exact::<f32>()
 }
