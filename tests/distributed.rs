@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lora-grpo");
@@ -69,11 +71,17 @@ distributed:
 "#,
         model = model_dir(root).display(),
         out = root.join(out).display(),
-        plugins = plugin_build::first_party().display(),
+        plugins = plugins().display(),
     );
     let path = root.join(format!("{out}.yaml"));
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// The first-party plugins, built once per test binary.
+fn plugins() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(plugin_build::first_party)
 }
 
 fn adapters(path: &Path) -> BTreeMap<String, Vec<f32>> {
@@ -158,4 +166,117 @@ fn two_ranks_train_exactly_what_one_process_trains() {
         &adapters(&root.path().join("part/adapters.safetensors")),
     );
     assert!(worst < 1e-4, "resumed adapters differ by {worst}");
+}
+
+fn trainer_step(dir: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(dir.join("trainer_state.json")).ok()?;
+    serde_json::from_str::<serde_json::Value>(&text).ok()?["step"].as_u64()
+}
+
+#[test]
+fn a_dead_rank_stops_the_launch_and_the_last_checkpoint_resumes() {
+    let root = tempfile::tempdir().unwrap();
+    let recipe = recipe_file(root.path(), "run", 100_000, 30.0);
+    let mut launcher = Command::new(BIN)
+        .args(["launch", "-n", "2", "--", "run", "--no-progress"])
+        .arg(&recipe)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (lines, received) = mpsc::channel();
+    let stderr = launcher.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    let mut rank1 = None;
+    let started = Instant::now();
+    let out = root.path().join("run");
+    // Rank 1's process id comes first; then wait for two saved checkpoints.
+    while rank1.is_none() || trainer_step(&out).is_none_or(|s| s < 2) {
+        assert!(started.elapsed() < Duration::from_secs(60), "the run did not get going:\n{}", log.join("\n"));
+        if let Ok(line) = received.recv_timeout(Duration::from_millis(100)) {
+            if let Some(pid) = line.strip_prefix("launch: rank 1 is process ") {
+                rank1 = Some(pid.trim().parse::<i32>().unwrap());
+            }
+            log.push(line);
+        }
+    }
+    // A real death: SIGKILL, no chance to say goodbye.
+    assert_eq!(unsafe { libc::kill(rank1.unwrap(), libc::SIGKILL) }, 0);
+    let killed = Instant::now();
+    let status = loop {
+        if let Some(status) = launcher.try_wait().unwrap() {
+            break status;
+        }
+        assert!(killed.elapsed() < Duration::from_secs(20), "the launch did not stop within 20 s");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    while let Ok(line) = received.recv_timeout(Duration::from_secs(2)) {
+        log.push(line);
+    }
+    let log = log.join("\n");
+    assert!(log.contains("rank 1 was killed by signal 9; stopped the other ranks"), "{log}");
+
+    // The last checkpoint is whole: one process resumes it for one more step.
+    let last = trainer_step(&out).unwrap();
+    let more = format!("grpo.steps={}", last + 1);
+    let resumed = Recipe::load(&recipe, &[more]).unwrap();
+    let summary = run(resumed, &RunOptions { resume: Some(out.clone()), ..RunOptions::default() }).unwrap();
+    assert_eq!(summary.steps, last + 1);
+    assert_eq!(trainer_step(&out), Some(last + 1));
+}
+
+#[test]
+fn a_rank_without_peers_times_out_with_a_clear_message() {
+    let root = tempfile::tempdir().unwrap();
+    let recipe = recipe_file(root.path(), "run", 2, 2.0);
+    // Two ranks in the hostfile, but rank 1 never starts: rank 0 waits in accept().
+    let ports: Vec<u16> = (0..2)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect::<Vec<_>>()
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect();
+    let hostfile = root.path().join("hosts.json");
+    std::fs::write(&hostfile, format!(r#"[["127.0.0.1:{}"], ["127.0.0.1:{}"]]"#, ports[0], ports[1])).unwrap();
+    let started = Instant::now();
+    let out = Command::new(BIN)
+        .args(["run", "--no-progress"])
+        .arg(&recipe)
+        .env("MLX_RANK", "0")
+        .env("MLX_HOSTFILE", &hostfile)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert_eq!(out.status.code(), Some(75), "{stderr}");
+    assert!(
+        stderr.contains("rank 0: connecting to the other ranks did not finish within 2s (distributed.timeout_s)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn misconfigured_ranks_fail_with_the_reason() {
+    let root = tempfile::tempdir().unwrap();
+    // 4 prompts per step cannot be split over 3 ranks: every rank refuses, the launch names one.
+    let recipe = recipe_file(root.path(), "run", 2, 30.0);
+    let out = Command::new(BIN).args(["launch", "-n", "3", "--", "run"]).arg(&recipe).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("grpo.batch_size 4 cannot be split evenly over 3 ranks"), "{stderr}");
+    assert!(stderr.contains("exited with status 1; stopped the other ranks"), "{stderr}");
+    // A launched rank whose recipe is not distributed would train alone into a shared directory.
+    let text = std::fs::read_to_string(&recipe).unwrap().replace("backend: ring", "backend: off");
+    std::fs::write(&recipe, text).unwrap();
+    let out = Command::new(BIN).args(["run"]).arg(&recipe).env("MLX_RANK", "1").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("started as rank 1 (MLX_RANK is set) but the recipe's distributed.backend is off"), "{stderr}");
+    assert!(!root.path().join("run").exists(), "nothing was written");
 }

@@ -171,6 +171,7 @@ fn supervise(children: &mut [Child], interrupts: Option<&AtomicUsize>) -> Result
                 }
             }
         }
+        let mut failed = Vec::new();
         for (rank, child) in children.iter_mut().enumerate() {
             if done[rank].is_some() {
                 continue;
@@ -181,12 +182,18 @@ fn supervise(children: &mut [Child], interrupts: Option<&AtomicUsize>) -> Result
             let Some(status) = status else { continue };
             done[rank] = Some(status);
             if !status.success() {
-                stop(children);
-                return Err(DistributedError::Launch(format!(
-                    "rank {rank} {}; stopped the other ranks",
-                    describe(status)
-                )));
+                failed.push((rank, status));
             }
+        }
+        if !failed.is_empty() {
+            // A rank killed by a signal is the likelier cause when its peers failed with it.
+            failed.sort_by_key(|(rank, status)| (status.signal().is_none(), *rank));
+            stop(children);
+            let mut message = format!("rank {} {}; stopped the other ranks", failed[0].0, describe(failed[0].1));
+            for (rank, status) in &failed[1..] {
+                message += &format!(" (rank {rank} {} too)", describe(*status));
+            }
+            return Err(DistributedError::Launch(message));
         }
         if done.iter().all(Option::is_some) {
             return Ok(());
