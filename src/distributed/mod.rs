@@ -18,7 +18,8 @@ use mlx_rs::{ops, Array, Dtype, Stream};
 use serde::{Deserialize, Serialize};
 
 use crate::error::DistributedError;
-pub use watchdog::Watchdog;
+pub use watchdog::TIMEOUT_EXIT_CODE;
+use watchdog::Watchdog;
 
 /// The rank a launcher gives each process (`mlx.launch`, `lora-grpo launch`).
 pub const RANK_ENV: &str = "MLX_RANK";
