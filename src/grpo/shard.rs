@@ -23,7 +23,7 @@ pub struct Shard {
 impl Shard {
     /// Rank `rank` of `ranks` takes `batch_size / ranks` prompts; the batch must divide.
     pub fn new(batch_size: usize, rank: usize, ranks: usize) -> Result<Self, TrainError> {
-        if ranks == 0 || batch_size % ranks != 0 {
+        if ranks == 0 || !batch_size.is_multiple_of(ranks) {
             return Err(TrainError::Data(format!(
                 "grpo.batch_size {batch_size} cannot be split evenly over {ranks} ranks: make it a multiple of {ranks}"
             )));
