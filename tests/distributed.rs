@@ -173,53 +173,80 @@ fn trainer_step(dir: &Path) -> Option<u64> {
     serde_json::from_str::<serde_json::Value>(&text).ok()?["step"].as_u64()
 }
 
+/// A `lora-grpo launch -n 2` in the background, with its stderr lines collected.
+struct Background {
+    launcher: std::process::Child,
+    received: mpsc::Receiver<String>,
+    log: Vec<String>,
+}
+
+impl Background {
+    fn start(recipe: &Path) -> Self {
+        let mut launcher = Command::new(BIN)
+            .args(["launch", "-n", "2", "--", "run", "--no-progress"])
+            .arg(recipe)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let (lines, received) = mpsc::channel();
+        let stderr = launcher.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+        Background { launcher, received, log: Vec::new() }
+    }
+
+    /// Collects output until `done` holds (at most 60 s).
+    fn wait_for(&mut self, mut done: impl FnMut(&[String]) -> bool) {
+        let started = Instant::now();
+        while !done(&self.log) {
+            assert!(started.elapsed() < Duration::from_secs(60), "timed out; output:\n{}", self.log.join("\n"));
+            if let Ok(line) = self.received.recv_timeout(Duration::from_millis(100)) {
+                self.log.push(line);
+            }
+        }
+    }
+
+    /// Waits (at most `limit`) for the launcher to exit; returns its status and output.
+    fn finish(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
+        let since = Instant::now();
+        let status = loop {
+            if let Some(status) = self.launcher.try_wait().unwrap() {
+                break status;
+            }
+            assert!(since.elapsed() < limit, "the launch did not stop within {limit:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        while let Ok(line) = self.received.recv_timeout(Duration::from_secs(2)) {
+            self.log.push(line);
+        }
+        (status, self.log.join("\n"))
+    }
+}
+
 #[test]
 fn a_dead_rank_stops_the_launch_and_the_last_checkpoint_resumes() {
     let root = tempfile::tempdir().unwrap();
     let recipe = recipe_file(root.path(), "run", 100_000, 30.0);
-    let mut launcher = Command::new(BIN)
-        .args(["launch", "-n", "2", "--", "run", "--no-progress"])
-        .arg(&recipe)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (lines, received) = mpsc::channel();
-    let stderr = launcher.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = lines.send(line);
-        }
-    });
-    let mut log = Vec::new();
-    let mut rank1 = None;
-    let started = Instant::now();
     let out = root.path().join("run");
+    let mut launch = Background::start(&recipe);
     // Rank 1's process id comes first; then wait for two saved checkpoints.
-    while rank1.is_none() || trainer_step(&out).is_none_or(|s| s < 2) {
-        assert!(started.elapsed() < Duration::from_secs(60), "the run did not get going:\n{}", log.join("\n"));
-        if let Ok(line) = received.recv_timeout(Duration::from_millis(100)) {
-            if let Some(pid) = line.strip_prefix("launch: rank 1 is process ") {
-                rank1 = Some(pid.trim().parse::<i32>().unwrap());
-            }
-            log.push(line);
-        }
-    }
+    launch.wait_for(|log| log.iter().any(|l| l.starts_with("launch: rank 1 is process ")) && trainer_step(&out).is_some_and(|s| s >= 2));
+    let rank1: i32 = launch
+        .log
+        .iter()
+        .find_map(|l| l.strip_prefix("launch: rank 1 is process "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     // A real death: SIGKILL, no chance to say goodbye.
-    assert_eq!(unsafe { libc::kill(rank1.unwrap(), libc::SIGKILL) }, 0);
-    let killed = Instant::now();
-    let status = loop {
-        if let Some(status) = launcher.try_wait().unwrap() {
-            break status;
-        }
-        assert!(killed.elapsed() < Duration::from_secs(20), "the launch did not stop within 20 s");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    assert_eq!(unsafe { libc::kill(rank1, libc::SIGKILL) }, 0);
+    let (status, log) = launch.finish(Duration::from_secs(20));
     assert!(!status.success());
-    while let Ok(line) = received.recv_timeout(Duration::from_secs(2)) {
-        log.push(line);
-    }
-    let log = log.join("\n");
     assert!(log.contains("rank 1 was killed by signal 9; stopped the other ranks"), "{log}");
 
     // The last checkpoint is whole: one process resumes it for one more step.
@@ -229,6 +256,22 @@ fn a_dead_rank_stops_the_launch_and_the_last_checkpoint_resumes() {
     let summary = run(resumed, &RunOptions { resume: Some(out.clone()), ..RunOptions::default() }).unwrap();
     assert_eq!(summary.steps, last + 1);
     assert_eq!(trainer_step(&out), Some(last + 1));
+}
+
+#[test]
+fn ctrl_c_stops_every_rank_at_the_same_step_with_a_checkpoint() {
+    let root = tempfile::tempdir().unwrap();
+    let recipe = recipe_file(root.path(), "run", 100_000, 30.0);
+    let out = root.path().join("run");
+    let mut launch = Background::start(&recipe);
+    launch.wait_for(|_| trainer_step(&out).is_some_and(|s| s >= 1));
+    assert_eq!(unsafe { libc::kill(launch.launcher.id() as i32, libc::SIGINT) }, 0);
+    let (status, log) = launch.finish(Duration::from_secs(30));
+    assert!(status.success(), "{log}");
+    let step = trainer_step(&out).unwrap();
+    assert!(log.contains(&format!("[rank 0] interrupted: checkpoint of step {step} saved")), "{log}");
+    assert!(log.contains("[rank 1] interrupt: finishing this step"), "{log}");
+    assert_eq!(metrics(&out).len() as u64, step, "one metrics line per step, from rank 0 only");
 }
 
 #[test]

@@ -113,26 +113,38 @@ impl World {
     /// one run would overwrite each other's output); with a backend but no launcher, the
     /// run is a world of one.
     pub fn join(backend: Backend, timeout: Duration) -> Result<Self, DistributedError> {
-        let rank_var = std::env::var(RANK_ENV).ok();
+        let launched = launcher_rank();
         if backend == Backend::Off {
-            if let Some(rank) = rank_var {
+            if let Some((name, rank)) = launched {
                 return Err(DistributedError::Config(format!(
-                    "this process was started as rank {rank} ({RANK_ENV} is set) but the recipe's \
+                    "this process was started as rank {rank} ({name} is set) but the recipe's \
                      distributed.backend is off: set `distributed: {{backend: ring}}` (or the \
                      launcher's backend), or run without a launcher"
                 )));
             }
             return Ok(World::single());
         }
-        let Some(rank_text) = rank_var else {
+        let Some((rank_name, rank_text)) = launched else {
             return Ok(World::single());
         };
         let rank: usize = rank_text.trim().parse().map_err(|_| DistributedError::Env {
-            name: RANK_ENV,
+            name: rank_name,
             detail: format!("expected a rank number, found `{rank_text}`"),
         })?;
         if backend == Backend::Ring && ring_world_size()? <= 1 {
             return Ok(World::single());
+        }
+        if backend == Backend::Nccl {
+            for name in ["NCCL_HOST_IP", "NCCL_PORT", WORLD_SIZE_ENV] {
+                if std::env::var_os(name).is_none() {
+                    return Err(DistributedError::Env {
+                        name,
+                        detail: "not set, but the nccl backend needs it (start the ranks with \
+                                 `mlx.launch --backend nccl` or `lora-grpo launch --backend nccl`)"
+                            .to_string(),
+                    });
+                }
+            }
         }
         if !is_available(backend) {
             let hint = match backend {
@@ -253,6 +265,14 @@ impl World {
         out.eval()?;
         Ok(out)
     }
+}
+
+/// The variable naming this process's rank, and its value, when a launcher started it:
+/// `MLX_RANK` (mlx.launch, lora-grpo launch), or the MPI launcher's own.
+fn launcher_rank() -> Option<(&'static str, String)> {
+    [RANK_ENV, "OMPI_COMM_WORLD_RANK", "PMI_RANK"]
+        .into_iter()
+        .find_map(|name| std::env::var(name).ok().map(|value| (name, value)))
 }
 
 /// Ranks listed in the ring hostfile; `mlx.launch -n 1` leaves the file empty.
