@@ -1,6 +1,8 @@
 //! The GRPO run behind `lora-grpo run`: load everything a recipe names, then per step roll
 //! out G completions for B prompts, score them, compute advantages, update the adapters,
-//! log, checkpoint and evaluate.
+//! log, checkpoint and evaluate. With `distributed:` each rank runs this on its share of
+//! the B prompts (`super::shard`); the ranks gather rewards, sum token counts, and sum
+//! gradients once per optimizer update.
 
 use indicatif::{ProgressBar, ProgressStyle};
 use mlx_rs::Array;
