@@ -2,7 +2,8 @@
 //! `lora-grpo launch -n 2` end with the adapters of one process training on the same
 //! global batch, resuming on another number of ranks continues the same run, and a rank
 //! that dies or finds no peers stops the run quickly with a message naming it, leaving the
-//! last checkpoint usable. Run with `--test-threads=1` (MLX).
+//! last checkpoint usable; ranks started by `mlx.launch` work too (ignored test: needs
+//! Python mlx). Run with `--test-threads=1` (MLX).
 
 #[path = "plugin_build/mod.rs"]
 mod plugin_build;
@@ -322,4 +323,28 @@ fn misconfigured_ranks_fail_with_the_reason() {
     assert!(!out.status.success());
     assert!(stderr.contains("started as rank 1 (MLX_RANK is set) but the recipe's distributed.backend is off"), "{stderr}");
     assert!(!root.path().join("run").exists(), "nothing was written");
+}
+
+#[test]
+#[ignore = "needs Python mlx 0.32.2 for mlx.launch (pip install \"mlx[cpu]==0.32.2\")"]
+fn ranks_started_by_mlx_launch_train_what_one_process_trains() {
+    let root = tempfile::tempdir().unwrap();
+    let single = recipe_file(root.path(), "single", 2, 60.0);
+    in_process(&single, &RunOptions::default());
+    // mlx.launch writes its own hostfile and sets MLX_RANK/MLX_HOSTFILE for each rank.
+    let pair = recipe_file(root.path(), "pair", 2, 60.0);
+    let out = Command::new("mlx.launch")
+        .args(["--backend", "ring", "-n", "2", "--", BIN, "run", "--no-progress"])
+        .arg(&pair)
+        .output()
+        .expect("mlx.launch on PATH");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("rank 1 of 2 (ring backend)"), "{stderr}");
+    assert_eq!(metrics(&root.path().join("pair")).len(), 2);
+    let worst = max_difference(
+        &adapters(&root.path().join("single/adapters.safetensors")),
+        &adapters(&root.path().join("pair/adapters.safetensors")),
+    );
+    assert!(worst < 1e-4, "adapters differ by {worst}");
 }
