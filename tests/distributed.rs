@@ -2,7 +2,7 @@
 //! `lora-grpo launch -n 2` end with the adapters of one process training on the same
 //! global batch, resuming on another number of ranks continues the same run, and a rank
 //! that dies or finds no peers stops the run quickly with a message naming it, leaving the
-//! last checkpoint usable; ranks started by `mlx.launch` work too (ignored test: needs
+//! last checkpoint usable, Ctrl-C stops every rank at one step; ranks started by `mlx.launch` work too (ignored test: needs
 //! Python mlx). Run with `--test-threads=1` (MLX).
 
 #[path = "plugin_build/mod.rs"]

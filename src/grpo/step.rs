@@ -9,6 +9,7 @@ use super::batch::MicroBatch;
 use super::loss::{grpo_loss, LossConfig, LossInputs, LossOutput, LossStats};
 use crate::distributed::World;
 use crate::model::CausalLm;
+use crate::optim::accumulate::scale_gradients;
 use crate::optim::{clip_grad_norm, AdamW, GradAccumulator, GradReduction};
 
 /// What one update reports (loss metrics averaged over micro-batches of all ranks).
@@ -105,7 +106,7 @@ pub fn update(
         totals.copy_from_slice(&reduced);
         match settings.reduction {
             GradReduction::Sum => summed,
-            GradReduction::Mean => scale(summed, 1.0 / totals[0].max(1.0))?,
+            GradReduction::Mean => scale_gradients(summed, 1.0 / totals[0].max(1.0))?,
         }
     } else {
         accumulator.finish(settings.reduction)?
@@ -147,14 +148,6 @@ fn zero_gradients(model: &CausalLm) -> Result<FlattenedModuleParam, Exception> {
         .flatten()
         .into_iter()
         .map(|(name, a)| Ok((name, mlx_rs::ops::zeros_like(a)?)))
-        .collect()
-}
-
-fn scale(grads: FlattenedModuleParam, factor: f32) -> Result<FlattenedModuleParam, Exception> {
-    let factor = Array::from_f32(factor);
-    grads
-        .into_iter()
-        .map(|(name, g)| Ok((name, g.multiply(factor.as_dtype(g.dtype())?)?)))
         .collect()
 }
 
