@@ -383,6 +383,8 @@ pub enum TrainError {
     },
     #[error("cannot write the generated text: {0}")]
     Output(#[source] std::io::Error),
+    #[error(transparent)]
+    Distributed(#[from] DistributedError),
 }
 
 /// A failure merging an adapter into its base model, or converting an adapter between
@@ -432,4 +434,26 @@ pub enum BenchError {
     },
     #[error("{}: {detail}", path.display())]
     Config { path: std::path::PathBuf, detail: String },
+}
+
+/// A data-parallel run that cannot start or whose ranks lost each other
+/// (`crate::distributed`).
+#[derive(Debug, Error)]
+pub enum DistributedError {
+    #[error("distributed.backend `{backend}`: this MLX build has no {backend} backend{hint}")]
+    Unavailable { backend: &'static str, hint: &'static str },
+    #[error("environment variable {name}: {detail}")]
+    Env { name: &'static str, detail: String },
+    #[error("MLX could not start the {backend} group as rank {rank}: {detail}")]
+    Init { backend: &'static str, rank: String, detail: String },
+    #[error("{0}")]
+    Config(String),
+    #[error("launch: {0}")]
+    Launch(String),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }

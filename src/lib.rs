@@ -16,4 +16,5 @@ pub mod atomic;
 pub mod bench;
 pub mod lora;
 pub mod plugin;
+pub mod distributed;
 pub mod tokenizer;

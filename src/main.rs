@@ -38,6 +38,20 @@ enum Commands {
         #[arg(long, conflicts_with = "resume")]
         overwrite: bool,
     },
+    /// Start N ranks of a data-parallel run on this host (no Python needed), e.g.
+    /// `lora-grpo launch -n 2 -- run recipe.yaml`; the recipe sets `distributed.backend`.
+    /// Across machines use `mlx.launch` (its hostfile) with the same `lora-grpo run`.
+    Launch {
+        /// Number of ranks (processes).
+        #[arg(short = 'n', long = "ranks", default_value_t = 2)]
+        ranks: usize,
+        /// Backend to set up: ring (TCP over loopback; CPU or Metal) or nccl (one GPU per rank).
+        #[arg(long, default_value = "ring")]
+        backend: lora_grpo::distributed::Backend,
+        /// The lora-grpo command every rank runs, after `--` (e.g. `run recipe.yaml`).
+        #[arg(last = true, required = true)]
+        command: Vec<std::ffi::OsString>,
+    },
     /// Evaluate a recipe's model on its eval split, with or without an adapter.
     Eval {
         /// The recipe YAML file.
@@ -333,7 +347,24 @@ fn main() -> Result<()> {
                 overwrite,
             };
             let summary = lora_grpo::grpo::run(recipe, &options)?;
-            print!("{}", lora_grpo::grpo::trainer::summary_table(&summary));
+            if summary.rank == 0 {
+                print!("{}", lora_grpo::grpo::trainer::summary_table(&summary));
+            }
+        }
+        Commands::Launch { ranks, backend, command } => {
+            let interrupts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let counter = interrupts.clone();
+            ctrlc::set_handler(move || {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            })?;
+            let options = lora_grpo::distributed::launch::LaunchOptions {
+                ranks,
+                backend,
+                program: std::env::current_exe()?,
+                args: command,
+                interrupts: Some(interrupts),
+            };
+            lora_grpo::distributed::launch::launch(&options)?;
         }
         Commands::Eval { recipe, adapter, set } => {
             let recipe = lora_grpo::recipe::Recipe::load(&recipe, &set)?;

@@ -284,6 +284,33 @@ fn seeded_sampling_is_reproducible_and_the_seed_matters() {
 }
 
 #[test]
+fn per_completion_seeds_make_a_rows_tokens_independent_of_its_batch() {
+    // What data-parallel ranks rely on: prompt 1's group sampled alone, with its own
+    // completions' seeds, equals the same group sampled among all three prompts.
+    let mut model = load_fixture("llama_f32");
+    let seeds: Vec<u64> = (0..6).map(|i| 1000 + 7919 * i).collect();
+    let config = GenerateConfig {
+        completions_per_prompt: 2,
+        completion_seeds: Some(seeds.clone()),
+        ..sampled(12, 42)
+    };
+    let all = generate(&mut model, &prompts(), &config, &mut NoStop).unwrap();
+    let alone = GenerateConfig { completion_seeds: Some(seeds[2..4].to_vec()), ..config.clone() };
+    let one = generate(&mut model, &prompts()[1..2], &alone, &mut NoStop).unwrap();
+    let tokens = |c: &[lora_grpo::generate::Completion]| c.iter().map(|x| x.tokens.clone()).collect::<Vec<_>>();
+    assert_eq!(tokens(&one.completions), tokens(&all.completions[2..4]));
+    // The two completions of a group draw differently, and the seeds matter.
+    assert_ne!(all.completions[2].tokens, all.completions[3].tokens);
+    let other = GenerateConfig { completion_seeds: Some(seeds.iter().map(|s| s + 1).collect()), ..config.clone() };
+    let moved = generate(&mut model, &prompts(), &other, &mut NoStop).unwrap();
+    assert_ne!(tokens(&moved.completions), tokens(&all.completions));
+    // One seed per completion is required.
+    let short = GenerateConfig { completion_seeds: Some(seeds[..5].to_vec()), ..config };
+    let err = generate(&mut model, &prompts(), &short, &mut NoStop).unwrap_err().to_string();
+    assert!(err.contains("5 completion seeds for 6 completions"), "{err}");
+}
+
+#[test]
 fn returned_logprobs_equal_log_softmax_of_a_full_forward_at_temperature() {
     for name in ["llama_q4", "qwen2_bf16"] {
         let mut model = load_fixture(name);

@@ -578,3 +578,30 @@ fn shipped_recipes_are_valid() {
     }
     assert!(checked >= 2, "only {checked} recipes found in {}", dir.display());
 }
+
+#[test]
+fn distributed_section_is_checked_like_the_others() {
+    use lora_grpo::distributed::Backend;
+    let r = load("minimal.yaml", &[]).unwrap();
+    assert_eq!((r.distributed.backend, r.distributed.timeout_s), (Backend::Off, 900.0));
+    let r = load("minimal.yaml", &["distributed.backend=nccl", "distributed.timeout_s=30"]).unwrap();
+    assert_eq!((r.distributed.backend, r.distributed.timeout_s), (Backend::Nccl, 30.0));
+    let problems = |set: &str| -> Vec<(String, String)> {
+        diagnostics("minimal.yaml", &[set]).into_iter().map(|d| (d.key, d.message)).collect()
+    };
+    assert_eq!(
+        problems("distributed.backend=rnig"),
+        [(
+            "distributed.backend".to_string(),
+            "unknown value `rnig`, expected one of `off`, `any`, `ring`, `jaccl`, `nccl`, `mpi`; did you mean `ring`?".to_string()
+        )]
+    );
+    assert_eq!(
+        problems("distributed.timeout=5"),
+        [("distributed.timeout".to_string(), "unknown key `timeout`; did you mean `timeout_s`?".to_string())]
+    );
+    assert_eq!(
+        problems("distributed.timeout_s=0"),
+        [("distributed.timeout_s".to_string(), "must be a finite number in (0, 10000000], got 0".to_string())]
+    );
+}

@@ -13,7 +13,7 @@ use mlx_rs::error::Exception;
 use mlx_rs::ops::indexing::TryIndexOp;
 use mlx_rs::{memory, random, transforms, Array, Device, DeviceType};
 
-use super::sampling::{sample, Sampled, SamplingParams};
+use super::sampling::{sample, sample_rows, Sampled, SamplingParams};
 use crate::error::{GenerateError, ModelError};
 use crate::generate::cache::KvCache;
 use crate::model::CausalLm;
@@ -29,6 +29,11 @@ pub struct GenerateConfig {
     pub sampling: SamplingParams,
     /// Seed of the random keys; the same seed, prompts and settings give the same tokens.
     pub seed: u64,
+    /// One seed per completion (prompt-major, `B * G`), replacing `seed`: each completion
+    /// then draws from keys of its own, so its tokens do not depend on the other rows of
+    /// the batch (data-parallel ranks sample what one process would). `None`: one key
+    /// chain for the whole batch.
+    pub completion_seeds: Option<Vec<u64>>,
     /// Token ids that end a completion (included in its tokens).
     pub eos_token_ids: Vec<u32>,
     /// Prompt columns per prefill forward pass (bounds prefill memory).
@@ -46,6 +51,7 @@ impl Default for GenerateConfig {
             completions_per_prompt: 1,
             sampling: SamplingParams::default(),
             seed: 0,
+            completion_seeds: None,
             eos_token_ids: Vec::new(),
             prefill_chunk: 512,
             overlap: None,
@@ -171,8 +177,11 @@ pub fn generate(
         Some(o) => o,
         None => !matches!(Device::try_default()?.get_type()?, DeviceType::Cpu),
     };
-    let mut keys = StepKeys(random::key(config.seed)?);
-    let mut current = sample(&logits, &config.sampling, &keys.next()?)?;
+    let mut keys = match &config.completion_seeds {
+        Some(seeds) => StepKeys::PerCompletion { seeds: seeds.clone(), step: 0 },
+        None => StepKeys::Chain(random::key(config.seed)?),
+    };
+    let mut current = keys.sample(&logits, &config.sampling, &active)?;
     for step in 0..config.max_tokens {
         let last = step + 1 == config.max_tokens;
         // With overlap, the next step is queued for every current row before this one is
@@ -185,6 +194,7 @@ pub fn generate(
                 &current.tokens,
                 &config.sampling,
                 &mut keys,
+                &active,
             )?),
             false => None,
         };
@@ -230,6 +240,7 @@ pub fn generate(
                 &current.tokens,
                 &config.sampling,
                 &mut keys,
+                &active,
             )?,
         };
     }
@@ -271,14 +282,33 @@ fn prefill(
     }
 }
 
-/// One random key per decoding step, split off a seeded chain.
-struct StepKeys(Array);
+/// The random keys of each decoding step.
+enum StepKeys {
+    /// One key per step for the whole batch, split off a seeded chain.
+    Chain(Array),
+    /// Completion `c` draws its `step`-th token with the key of `seeds[c] + step` (threefry
+    /// keys are a hash input, so neighbouring seeds give unrelated draws).
+    PerCompletion { seeds: Vec<u64>, step: u64 },
+}
 
 impl StepKeys {
-    fn next(&mut self) -> Result<Array, Exception> {
-        let (step, rest) = random::split(&self.0, 2)?;
-        self.0 = rest;
-        Ok(step)
+    /// Samples the next token of each row; `completions` names the completion of each row.
+    fn sample(&mut self, logits: &Array, sampling: &SamplingParams, completions: &[usize]) -> Result<Sampled, Exception> {
+        match self {
+            StepKeys::Chain(chain) => {
+                let (step, rest) = random::split(&*chain, 2)?;
+                *chain = rest;
+                sample(logits, sampling, &step)
+            }
+            StepKeys::PerCompletion { seeds, step } => {
+                let keys = completions
+                    .iter()
+                    .map(|&c| random::key(seeds[c].wrapping_add(*step)))
+                    .collect::<Result<Vec<_>, _>>()?;
+                *step += 1;
+                sample_rows(logits, sampling, &keys)
+            }
+        }
     }
 }
 
@@ -290,10 +320,11 @@ fn decode_step(
     tokens: &Array,
     sampling: &SamplingParams,
     keys: &mut StepKeys,
+    completions: &[usize],
 ) -> Result<Sampled, Exception> {
     let input = tokens.reshape(&[tokens.dim(0), 1])?;
     let logits = last_column(&model.forward_cached(&input, cache)?)?;
-    let sampled = sample(&logits, sampling, &keys.next()?)?;
+    let sampled = keys.sample(&logits, sampling, completions)?;
     transforms::async_eval([&sampled.tokens, &sampled.logprobs])?;
     Ok(sampled)
 }
@@ -328,6 +359,15 @@ fn check_request(
         return Err(GenerateError::Request(
             "completions_per_prompt must be at least 1".into(),
         ));
+    }
+    if let Some(seeds) = &config.completion_seeds {
+        let expected = prompts.len() * config.completions_per_prompt;
+        if seeds.len() != expected {
+            return Err(GenerateError::Request(format!(
+                "{} completion seeds for {expected} completions",
+                seeds.len()
+            )));
+        }
     }
     if config.max_tokens == 0 {
         return Err(GenerateError::Request(

@@ -13,4 +13,4 @@ pub use engine::{
     generate, Completion, FinishReason, GenerateConfig, Generation, GenerationStats, NoStop,
     StopCondition,
 };
-pub use sampling::{filter_logprobs, policy_logprobs, sample, Sampled, SamplingParams};
+pub use sampling::{filter_logprobs, policy_logprobs, sample, sample_rows, Sampled, SamplingParams};

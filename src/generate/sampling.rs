@@ -136,12 +136,37 @@ pub fn filter_logprobs(logprobs: &Array, params: &SamplingParams) -> Result<Arra
 /// Picks one token per row of `logits` (`[R, V]`). `key` drives the random draw
 /// (ignored when greedy); the same key and logits give the same tokens.
 pub fn sample(logits: &Array, params: &SamplingParams, key: &Array) -> Result<Sampled, Exception> {
+    draw(logits, params, |filtered| {
+        random::categorical(filtered, -1, None::<random::ShapeOrCount>, key)
+    })
+}
+
+/// As [`sample`], with one key per row: a row's token depends on its own logits and key
+/// only, not on the other rows of the batch.
+pub fn sample_rows(logits: &Array, params: &SamplingParams, keys: &[Array]) -> Result<Sampled, Exception> {
+    draw(logits, params, |filtered| {
+        let rows = keys
+            .iter()
+            .enumerate()
+            .map(|(row, key)| {
+                random::categorical(&filtered.try_index(row as i32)?, -1, None::<random::ShapeOrCount>, key)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        ops::stack(&rows, 0)
+    })
+}
+
+/// Greedy argmax, or `pick` over the filtered log-probs; then the picked tokens' log-probs.
+fn draw(
+    logits: &Array,
+    params: &SamplingParams,
+    pick: impl FnOnce(&Array) -> Result<Array, Exception>,
+) -> Result<Sampled, Exception> {
     let logprobs = policy_logprobs(logits, params.temperature)?;
     let tokens = if params.is_greedy() {
         argmax_axis(&logprobs, -1, false)?
     } else {
-        let filtered = filter_logprobs(&logprobs, params)?;
-        random::categorical(&filtered, -1, None::<random::ShapeOrCount>, key)?
+        pick(&filter_logprobs(&logprobs, params)?)?
     };
     let tokens = tokens.as_dtype(mlx_rs::Dtype::Uint32)?;
     let picked = logprobs

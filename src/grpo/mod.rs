@@ -11,6 +11,7 @@ pub mod logprobs;
 pub mod loss;
 pub mod metrics;
 pub mod rollout;
+pub mod shard;
 pub mod step;
 pub mod trainer;
 

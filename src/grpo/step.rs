@@ -2,20 +2,25 @@
 //! `nn::value_and_grad`, trainable = adapters only), accumulation, clipping, AdamW.
 
 use mlx_rs::error::Exception;
+use mlx_rs::module::FlattenedModuleParam;
 use mlx_rs::{nn, stop_gradient, Array};
 
 use super::batch::MicroBatch;
 use super::loss::{grpo_loss, LossConfig, LossInputs, LossOutput, LossStats};
+use crate::distributed::World;
 use crate::model::CausalLm;
+use crate::optim::accumulate::scale_gradients;
 use crate::optim::{clip_grad_norm, AdamW, GradAccumulator, GradReduction};
 
-/// What one update reports (loss metrics averaged over micro-batches).
+/// What one update reports (loss metrics averaged over micro-batches of all ranks).
 #[derive(Debug, Clone, Copy)]
 pub struct UpdateStats {
     pub loss: LossStats,
     pub entropy: f32,
     pub grad_norm: f32,
     pub lr: f64,
+    /// Input tokens (padding included) the update's forward passes covered, on all ranks.
+    pub tokens: usize,
 }
 
 /// Settings shared by every update of a run.
@@ -30,20 +35,23 @@ pub struct UpdateSettings {
 }
 
 /// Differentiates the GRPO loss over `batches` (`batch_tokens`: counted tokens of the
-/// whole generation batch, dapo's normalizer) and applies one optimizer update.
+/// whole generation batch, dapo's normalizer) and applies one optimizer update. With
+/// several ranks, `batches` are this rank's share (possibly none), the gradients and stats
+/// are summed over all ranks in one collective, and every rank takes the same step.
 pub fn update(
     model: &mut CausalLm,
     optimizer: &mut AdamW,
     batches: &[MicroBatch],
     batch_tokens: f32,
     settings: &UpdateSettings,
+    world: &World,
 ) -> Result<UpdateStats, Exception> {
     if settings.lora_dropout > 0.0 {
         // Seeded per update, so a resumed run draws the masks the original drew.
         mlx_rs::random::seed(settings.dropout_seed)?;
         model.set_lora_dropout(settings.lora_dropout);
     }
-    let result = differentiate_and_step(model, optimizer, batches, batch_tokens, settings);
+    let result = differentiate_and_step(model, optimizer, batches, batch_tokens, settings, world);
     model.set_lora_dropout(0.0);
     result
 }
@@ -54,6 +62,7 @@ fn differentiate_and_step(
     batches: &[MicroBatch],
     batch_tokens: f32,
     settings: &UpdateSettings,
+    world: &World,
 ) -> Result<UpdateStats, Exception> {
     let loss_config = settings.loss;
     let temperature = settings.temperature;
@@ -91,7 +100,38 @@ fn differentiate_and_step(
         stats.push(output.stats()?);
         accumulator.add(grads)?;
     }
-    let mut grads = accumulator.finish(settings.reduction)?;
+    let kl = stats.iter().filter_map(|s| s.kl_mean).collect::<Vec<_>>();
+    let sum = |f: fn(&LossStats) -> f32| stats.iter().map(f).sum::<f32>();
+    let tokens: usize = batches.iter().map(|b| b.tokens.size()).sum();
+    // Sums over this process's micro-batches, then over all ranks.
+    let mut totals = [
+        stats.len() as f32,
+        sum(|s| s.loss),
+        sum(|s| s.clip_low),
+        sum(|s| s.clip_high),
+        sum(|s| s.clip_region),
+        sum(|s| s.ratio_mean),
+        entropy,
+        kl.iter().sum::<f32>(),
+        kl.len() as f32,
+        tokens as f32,
+    ];
+    let mut grads = if world.is_distributed() {
+        // Every rank's micro-batches count as micro-batches of one update (a rank whose
+        // groups were all filtered out adds zeros).
+        let local = match accumulator.count() {
+            0 => zero_gradients(model)?,
+            _ => accumulator.finish(GradReduction::Sum)?,
+        };
+        let (summed, reduced) = world.all_sum_named(&local, &totals, "the gradient all-reduce")?;
+        totals.copy_from_slice(&reduced);
+        match settings.reduction {
+            GradReduction::Sum => summed,
+            GradReduction::Mean => scale_gradients(summed, 1.0 / totals[0].max(1.0))?,
+        }
+    } else {
+        accumulator.finish(settings.reduction)?
+    };
     let norm = match settings.max_grad_norm {
         Some(max) => {
             let (clipped, norm) = clip_grad_norm(&grads, max)?;
@@ -103,22 +143,33 @@ fn differentiate_and_step(
     norm.eval()?;
     let lr = optimizer.update(model, &grads)?;
     mlx_rs::transforms::eval(model_trainables(model).iter())?;
-    let n = stats.len().max(1) as f32;
-    let mean = |f: fn(&LossStats) -> f32| stats.iter().map(f).sum::<f32>() / n;
-    let kl = stats.iter().filter_map(|s| s.kl_mean).collect::<Vec<_>>();
+    let [count, loss, clip_low, clip_high, clip_region, ratio, entropy, kl_sum, kl_count, tokens] = totals;
+    let n = count.max(1.0);
     Ok(UpdateStats {
         loss: LossStats {
-            loss: mean(|s| s.loss),
-            clip_low: mean(|s| s.clip_low),
-            clip_high: mean(|s| s.clip_high),
-            clip_region: mean(|s| s.clip_region),
-            ratio_mean: mean(|s| s.ratio_mean),
-            kl_mean: (!kl.is_empty()).then(|| kl.iter().sum::<f32>() / kl.len() as f32),
+            loss: loss / n,
+            clip_low: clip_low / n,
+            clip_high: clip_high / n,
+            clip_region: clip_region / n,
+            ratio_mean: ratio / n,
+            kl_mean: (kl_count > 0.0).then(|| kl_sum / kl_count),
         },
         entropy: entropy / n,
         grad_norm: norm.item_cast::<f32>(),
         lr,
+        tokens: tokens as usize,
     })
+}
+
+/// Zero gradients for every trainable parameter (names and shapes as value_and_grad gives).
+fn zero_gradients(model: &CausalLm) -> Result<FlattenedModuleParam, Exception> {
+    use mlx_rs::module::ModuleParameters;
+    model
+        .trainable_parameters()
+        .flatten()
+        .into_iter()
+        .map(|(name, a)| Ok((name, mlx_rs::ops::zeros_like(a)?)))
+        .collect()
 }
 
 fn model_trainables(model: &CausalLm) -> Vec<Array> {

@@ -1,14 +1,17 @@
 //! The GRPO run behind `lora-grpo run`: load everything a recipe names, then per step roll
 //! out G completions for B prompts, score them, compute advantages, update the adapters,
-//! log, checkpoint and evaluate.
+//! log, checkpoint and evaluate. With `distributed:` each rank runs this on its share of
+//! the B prompts (`super::shard`); the ranks gather rewards, sum token counts, and sum
+//! gradients once per optimizer update.
 
 use indicatif::{ProgressBar, ProgressStyle};
+use mlx_rs::Array;
 use lora_grpo_plugin::Sample;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::advantages::compute_advantages;
 use super::batch::MicroBatch;
@@ -18,7 +21,9 @@ use super::eval::{evaluate, EvalResult};
 use super::loss::LossConfig;
 use super::metrics::{svg_chart, MetricsLog, CURVE_FILE};
 use super::rollout::{combine, render_prompt, sample_completions, score, RenderedPrompt, Rollout};
+use super::shard::{CompletionTable, Shard};
 use super::step::{update, UpdateSettings, UpdateStats};
+use crate::distributed::{Backend, World};
 use crate::error::TrainError;
 use crate::generate::{GenerateConfig, SamplingParams};
 use crate::lora::{self, AdapterConfig, LoraParameters};
@@ -52,6 +57,8 @@ pub struct RunSummary {
     /// Mean training reward of the first and last steps run in this process.
     pub first_reward: Option<f32>,
     pub last_reward: Option<f32>,
+    /// This process's rank (0 when not distributed); only rank 0 evaluates and writes.
+    pub rank: usize,
 }
 
 /// A model, tokenizer and plugins loaded for a recipe.
@@ -128,12 +135,28 @@ pub fn read_split(host: &mut PluginHost, recipe: &Recipe, split: &str) -> Result
 
 /// Runs the recipe: trains, checkpoints, evaluates; see [`RunOptions`].
 pub fn run(recipe: Recipe, options: &RunOptions) -> Result<RunSummary, TrainError> {
-    let out_dir = recipe.output_dir.clone();
-    if options.resume.is_none() {
-        clear_previous_run(&out_dir, options.overwrite)?;
+    let d = &recipe.distributed;
+    let world = World::join(d.backend, Duration::from_secs_f64(d.timeout_s))?;
+    let shard = Shard::new(recipe.grpo.batch_size as usize, world.rank(), world.size())?;
+    if d.backend != Backend::Off {
+        eprintln!(
+            "lora-grpo: rank {} of {} ({} backend): prompts {}..{} of each step's {}",
+            world.rank(),
+            world.size(),
+            d.backend.name(),
+            shard.first,
+            shard.first + shard.len,
+            recipe.grpo.batch_size
+        );
     }
-    std::fs::create_dir_all(&out_dir).map_err(|source| TrainError::Io { path: out_dir.clone(), source })?;
-    recipe.save(&out_dir.join(RECIPE_FILE))?;
+    let out_dir = recipe.output_dir.clone();
+    if world.is_main() {
+        if options.resume.is_none() {
+            clear_previous_run(&out_dir, options.overwrite)?;
+        }
+        std::fs::create_dir_all(&out_dir).map_err(|source| TrainError::Io { path: out_dir.clone(), source })?;
+        recipe.save(&out_dir.join(RECIPE_FILE))?;
+    }
     let mut host = PluginHost::new(recipe.plugin_dirs.clone());
     let train = read_split(&mut host, &recipe, &recipe.data.train_split)?;
     let eval_samples = match &recipe.data.eval_split {
@@ -160,21 +183,32 @@ pub fn run(recipe: Recipe, options: &RunOptions) -> Result<RunSummary, TrainErro
             detail: format!("the checkpoint was made with seed {} but the recipe says {seed}", state.seed),
         });
     }
-    eprintln!(
-        "lora-grpo: {} adapted linears, {} trainable parameters; {} training prompts, {} eval prompts",
-        targets.len(),
-        lora::trainable_count(&session.model),
-        train.len(),
-        eval_samples.len()
-    );
+    if world.is_main() {
+        eprintln!(
+            "lora-grpo: {} adapted linears, {} trainable parameters; {} training prompts, {} eval prompts",
+            targets.len(),
+            lora::trainable_count(&session.model),
+            train.len(),
+            eval_samples.len()
+        );
+    }
+    let metrics = match world.is_main() {
+        true => Some(MetricsLog::open(&out_dir, state.step).map_err(|source| TrainError::Io { path: out_dir.clone(), source })?),
+        false => None,
+    };
     let mut trainer = Trainer {
         data: DataOrder::new(train, seed, session.recipe.data.shuffle),
-        metrics: MetricsLog::open(&out_dir, state.step).map_err(|source| TrainError::Io { path: out_dir.clone(), source })?,
+        metrics,
+        // Any distributed run seeds each completion by its place in the step, so that
+        // runs on different numbers of ranks sample the same groups.
+        seed_per_completion: session.recipe.distributed.backend != Backend::Off,
         session,
         optimizer,
         adapter_config,
         state,
         out_dir,
+        world,
+        shard,
     };
     trainer.run(&eval_samples, options)
 }
@@ -226,8 +260,12 @@ struct Trainer {
     optimizer: AdamW,
     adapter_config: AdapterConfig,
     state: TrainerState,
-    metrics: MetricsLog,
+    /// Rank 0's metrics file; other ranks write nothing.
+    metrics: Option<MetricsLog>,
     out_dir: PathBuf,
+    world: World,
+    shard: Shard,
+    seed_per_completion: bool,
 }
 
 impl Trainer {
@@ -241,16 +279,19 @@ impl Trainer {
             eval_after: None,
             first_reward: None,
             last_reward: None,
+            rank: self.world.rank(),
         };
-        let has_eval = !eval_samples.is_empty();
+        let main = self.world.is_main();
+        let has_eval = main && !eval_samples.is_empty();
         if has_eval && self.state.step == 0 {
             let result = self.evaluate(eval_samples, 0)?;
             eprintln!("eval before training: accuracy {:.1}% on {} prompts", 100.0 * result.accuracy, result.samples);
             summary.eval_before = Some(result);
         }
-        let bar = progress_bar(options.progress, total, self.state.step);
+        let bar = progress_bar(options.progress && main, total, self.state.step);
+        let interrupt = || options.interrupt.as_ref().is_some_and(|f| f.load(Ordering::SeqCst));
         while self.state.step < total {
-            let record = self.step()?;
+            let (record, any_rank_interrupted) = self.step(interrupt())?;
             let reward = record.get("reward_mean").and_then(Value::as_f64).unwrap_or(f64::NAN) as f32;
             summary.first_reward.get_or_insert(reward);
             summary.last_reward = Some(reward);
@@ -261,7 +302,7 @@ impl Trainer {
                 number("kl"),
                 number("generation_tokens_per_s")
             ));
-            if !options.progress {
+            if !options.progress && main {
                 let loss = record.get("loss").and_then(Value::as_f64).unwrap_or(f64::NAN);
                 eprintln!("step {}/{total}  reward {reward:.3}  loss {loss:.4}", self.state.step);
             }
@@ -273,15 +314,23 @@ impl Trainer {
                 say(&bar, format!("step {step}: eval accuracy {:.1}%", 100.0 * result.accuracy));
                 record.insert("eval_accuracy".into(), json!(result.accuracy));
             }
-            self.metrics.append(&record).map_err(|source| TrainError::Io { path: self.out_dir.clone(), source })?;
-            let interrupted = options.interrupt.as_ref().is_some_and(|f| f.load(Ordering::SeqCst));
+            if let Some(metrics) = &mut self.metrics {
+                metrics.append(&record).map_err(|source| TrainError::Io { path: self.out_dir.clone(), source })?;
+            }
+            // Ranks stop together, at the step where one of them saw the interrupt.
+            let interrupted = match self.world.is_distributed() {
+                true => any_rank_interrupted,
+                false => interrupt(),
+            };
             let every = self.session.recipe.checkpoint_every;
             if interrupted || step == total || (every > 0 && step % every == 0) {
                 self.checkpoint()?;
             }
             if interrupted {
                 bar.abandon();
-                say(&bar, format!("interrupted: checkpoint of step {step} saved in {}", self.out_dir.display()));
+                if main {
+                    say(&bar, format!("interrupted: checkpoint of step {step} saved in {}", self.out_dir.display()));
+                }
                 summary.interrupted = true;
                 summary.steps = step;
                 return Ok(summary);
@@ -297,7 +346,9 @@ impl Trainer {
             eprintln!("eval after training: accuracy {:.1}% on {} prompts", 100.0 * result.accuracy, result.samples);
             summary.eval_after = Some(result);
         }
-        self.write_curve()?;
+        if main {
+            self.write_curve()?;
+        }
         Ok(summary)
     }
 
@@ -310,64 +361,82 @@ impl Trainer {
     }
 
     fn checkpoint(&mut self) -> Result<(), TrainError> {
+        if !self.world.is_main() {
+            return Ok(());
+        }
         checkpoint::save(&self.out_dir, &mut self.session.model, &self.adapter_config, &mut self.optimizer, &self.state)
     }
 
-    /// One GRPO step; returns its metrics record.
-    fn step(&mut self) -> Result<Map<String, Value>, TrainError> {
+    /// One GRPO step (this rank's share of it); returns its metrics record (the whole
+    /// step's) and whether any rank had been interrupted (`interrupted`: this one).
+    fn step(&mut self, interrupted: bool) -> Result<(Map<String, Value>, bool), TrainError> {
         let started = Instant::now();
         mlx_rs::memory::reset_peak_memory()?;
         let recipe = &self.session.recipe;
         let g = recipe.grpo.clone();
         let group = g.group_size as usize;
         let step = self.state.step + 1;
+        let shard = self.shard;
         let indices = self.data.indices(self.state.cursor, g.batch_size as usize);
-        let samples: Vec<&Sample> = indices.iter().map(|&i| self.data.sample(i)).collect();
+        let samples: Vec<&Sample> = indices[shard.first..shard.first + shard.len].iter().map(|&i| self.data.sample(i)).collect();
         let prompts = samples
             .iter()
             .map(|s| render_prompt(&self.session.tokenizer, s, &recipe.data))
             .collect::<Result<Vec<RenderedPrompt>, _>>()?;
         // Seeds derive from (run seed, step): a resumed run draws what the original would.
         let mut seed_state = recipe.seed ^ step.wrapping_mul(0xA24B_AED4_963E_E407);
+        let seed = splitmix64(&mut seed_state);
         let config = GenerateConfig {
             max_tokens: g.max_completion_length as usize,
             completions_per_prompt: group,
             sampling: self.session.sampling,
-            seed: splitmix64(&mut seed_state),
+            seed,
+            completion_seeds: self.seed_per_completion.then(|| shard.completion_seeds(seed, group)),
             eos_token_ids: self.session.tokenizer.eos_token_ids().to_vec(),
             ..GenerateConfig::default()
         };
         let stops = recipe.sampling.stop.clone();
         let lora_dropout = recipe.lora.dropout as f32;
-        let (rollouts, gen_stats) =
+        let (rollouts, _) =
             sample_completions(&mut self.session.model, &self.session.tokenizer, &prompts, &config, &stops)?;
         let gen_seconds = started.elapsed().as_secs_f64();
 
         let scores = score(&mut self.session.rewards, &prompts, &samples, &rollouts)?;
         let weights: Vec<f64> = recipe.rewards.iter().map(|r| r.weight).collect();
         let rewards = combine(&scores, &weights);
-        let advantages = compute_advantages(&rewards, group, g.scale_rewards)?;
-        let kept = advantages.kept(g.filter_equal_reward_groups);
+        // Statistics over the whole step: every rank's completions.
+        let table = CompletionTable::local(rewards, scores, &rollouts, interrupted).gather(&self.world)?;
+        let advantages = compute_advantages(&table.rewards, group, g.scale_rewards)?;
+        let kept_anywhere = advantages.kept(g.filter_equal_reward_groups);
+        let mine = shard.completions(group);
+        let kept: Vec<usize> = kept_anywhere.iter().filter(|i| mine.contains(i)).map(|i| i - mine.start).collect();
 
         let mut record = Map::new();
         record.insert("step".into(), json!(step));
-        insert_reward_stats(&mut record, &rewards, &scores, recipe);
+        insert_reward_stats(&mut record, &table.rewards, &table.scores, recipe);
         let adv = &advantages.values;
         record.insert("advantage_abs_mean".into(), json!(mean(adv.iter().map(|a| a.abs()))));
         record.insert("advantage_max".into(), json!(adv.iter().cloned().fold(f32::MIN, f32::max)));
         record.insert("advantage_min".into(), json!(adv.iter().cloned().fold(f32::MAX, f32::min)));
         record.insert("equal_reward_groups".into(), json!(advantages.equal_fraction()));
-        let lengths: Vec<f32> = rollouts.iter().map(|r| r.tokens.len() as f32).collect();
+        let lengths = &table.lengths;
         record.insert("completion_length_mean".into(), json!(mean(lengths.iter().cloned())));
         record.insert("completion_length_max".into(), json!(lengths.iter().cloned().fold(0.0, f32::max)));
-        record.insert("truncated_fraction".into(), json!(mean(rollouts.iter().map(|r| r.truncated as u8 as f32))));
+        record.insert("truncated_fraction".into(), json!(mean(table.truncated.iter().cloned())));
 
         let train_started = Instant::now();
-        let (stats, train_tokens) = if kept.is_empty() {
+        let (stats, train_tokens) = if kept_anywhere.is_empty() {
             (None, 0.0)
         } else {
-            let batches = self.micro_batches(&prompts, &rollouts, &kept, &advantages.values)?;
-            let batch_tokens = batches.iter().map(MicroBatch::counted_tokens).sum::<Result<f32, _>>()?;
+            let batches = match kept.is_empty() {
+                true => Vec::new(),
+                false => self.micro_batches(&prompts, &rollouts, &kept, &advantages.values[mine.clone()])?,
+            };
+            let mut batch_tokens = batches.iter().map(MicroBatch::counted_tokens).sum::<Result<f32, _>>()?;
+            if self.world.is_distributed() {
+                let total = self.world.all_sum(&Array::from_f32(batch_tokens), "summing the token counts")?;
+                batch_tokens = total.item_exact::<f32>();
+            }
             let settings = UpdateSettings {
                 loss: LossConfig::from_recipe(&g),
                 temperature: self.session.sampling.temperature.max(f32::MIN_POSITIVE),
@@ -378,14 +447,15 @@ impl Trainer {
             };
             let mut last = None;
             for _ in 0..g.num_iterations {
-                last = Some(update(&mut self.session.model, &mut self.optimizer, &batches, batch_tokens, &settings)?);
+                let model = &mut self.session.model;
+                last = Some(update(model, &mut self.optimizer, &batches, batch_tokens, &settings, &self.world)?);
             }
-            let tokens: usize = batches.iter().map(|b| b.tokens.size()).sum();
+            let tokens = last.as_ref().map_or(0, |s| s.tokens);
             (last, tokens as f64 * f64::from(g.num_iterations))
         };
         let train_seconds = train_started.elapsed().as_secs_f64();
         insert_update_stats(&mut record, stats.as_ref());
-        let gen_tokens = gen_stats.generated_tokens as f64;
+        let gen_tokens: f64 = table.lengths.iter().map(|&l| f64::from(l)).sum();
         record.insert("generation_tokens_per_s".into(), json!(gen_tokens / gen_seconds.max(1e-9)));
         record.insert("training_tokens_per_s".into(), json!(train_tokens / train_seconds.max(1e-9)));
         record.insert("generation_seconds".into(), json!(gen_seconds));
@@ -396,7 +466,10 @@ impl Trainer {
         self.state.step = step;
         self.state.cursor += g.batch_size as u64;
         self.state.updates = self.optimizer.updates();
-        Ok(record)
+        if self.world.is_distributed() {
+            record.insert("ranks".into(), json!(self.world.size()));
+        }
+        Ok((record, table.interrupted))
     }
 
     /// Splits the kept completions into `gradient_accumulation_steps` micro-batches and
@@ -438,7 +511,8 @@ impl Trainer {
     }
 
     fn write_curve(&self) -> Result<(), TrainError> {
-        let records = self.metrics.records().map_err(|source| TrainError::Io { path: self.out_dir.clone(), source })?;
+        let Some(metrics) = &self.metrics else { return Ok(()) };
+        let records = metrics.records().map_err(|source| TrainError::Io { path: self.out_dir.clone(), source })?;
         let series = |key: &str| -> Vec<(f64, f64)> {
             records
                 .iter()

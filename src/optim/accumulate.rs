@@ -55,12 +55,16 @@ impl GradAccumulator {
         let sum = std::mem::take(&mut self.sum);
         match reduction {
             GradReduction::Sum => Ok(sum),
-            GradReduction::Mean => {
-                let scale = Array::from_f32(1.0 / count.max(1) as f32);
-                sum.into_iter()
-                    .map(|(name, g)| Ok((name, g.multiply(scale.as_dtype(g.dtype())?)?)))
-                    .collect()
-            }
+            GradReduction::Mean => scale_gradients(sum, 1.0 / count.max(1) as f32),
         }
     }
+}
+
+/// Every gradient times `factor` (in the gradient's dtype).
+pub fn scale_gradients(gradients: FlattenedModuleParam, factor: f32) -> Result<FlattenedModuleParam, Exception> {
+    let scale = Array::from_f32(factor);
+    gradients
+        .into_iter()
+        .map(|(name, g)| Ok((name, g.multiply(scale.as_dtype(g.dtype())?)?)))
+        .collect()
 }

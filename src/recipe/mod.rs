@@ -19,7 +19,7 @@ use std::rc::Rc;
 use serde::Deserialize;
 
 pub use schema::{
-    DataConfig, EvalConfig, GrpoConfig, LoraConfig, ModelConfig, OptimizerConfig, QuantizeConfig,
+    DataConfig, DistributedConfig, EvalConfig, GrpoConfig, LoraConfig, ModelConfig, OptimizerConfig, QuantizeConfig,
     Recipe, RewardConfig, SamplingConfig,
 };
 

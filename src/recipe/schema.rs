@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::distributed::Backend;
 use crate::grpo::{ImportanceSampling, LossType, ScaleRewards};
 use crate::optim::Schedule;
 
@@ -51,6 +52,9 @@ pub struct Recipe {
     /// Default: none.
     #[serde(default)]
     pub plugin_dirs: Vec<PathBuf>,
+    /// Data-parallel training over several processes (Macs, GPUs). Default: off.
+    #[serde(default)]
+    pub distributed: DistributedConfig,
 }
 
 fn default_output_dir() -> PathBuf {
@@ -360,5 +364,23 @@ impl Default for EvalConfig {
             greedy: true,
             success_threshold: 1.0,
         }
+    }
+}
+
+/// Data-parallel training: each rank rolls out `grpo.batch_size / ranks` prompts and the
+/// ranks average their gradients; start the ranks with `mlx.launch` or `lora-grpo launch`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DistributedConfig {
+    /// MLX backend: `off`, `ring`, `jaccl`, `nccl`, `mpi` or `any`. Default: `off`.
+    pub backend: Backend,
+    /// Seconds a rank waits for its peers (connecting, or one collective, which includes
+    /// the slowest rank's rollout and rank 0's evaluation) before it stops. Default: 900.
+    pub timeout_s: f64,
+}
+
+impl Default for DistributedConfig {
+    fn default() -> Self {
+        DistributedConfig { backend: Backend::Off, timeout_s: 900.0 }
     }
 }

@@ -236,6 +236,12 @@ pub(crate) fn validate(r: &Recipe) -> Vec<Problem> {
         );
     }
 
+    c.number(
+        "distributed.timeout_s",
+        r.distributed.timeout_s,
+        Some((0.0, EXCL)),
+        Some((1.0e7, INCL)),
+    );
     c.require(
         r.eval.num_samples >= 1,
         "eval.num_samples",
