@@ -14,6 +14,10 @@ use lora_grpo::plugin::{PluginHost, Prompt, RewardInput, SearchPath};
 use serde_json::{json, Value};
 use tokenizers::Tokenizer;
 
+/// New tokens per completion, as in check_mlx_lm.py and the builder (a worked reply
+/// takes about 25).
+const MAX_TOKENS: usize = 32;
+
 fn model_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo-arith")
 }
@@ -101,7 +105,7 @@ fn greedy_completions_match_mlx_lm() {
     let cases = expected_cases();
     let prompts: Vec<Vec<u32>> = cases.iter().map(|c| ids(&c["prompt_ids"])).collect();
     let config = GenerateConfig {
-        max_tokens: 16,
+        max_tokens: MAX_TOKENS,
         sampling: SamplingParams::greedy(),
         eos_token_ids: vec![eos_id()],
         ..GenerateConfig::default()
@@ -163,7 +167,7 @@ fn held_out_accuracy_is_the_one_the_readme_reports_and_partial() {
         .collect();
     let mut model = load(&model_dir(), &LoadOptions::default()).unwrap();
     let config = GenerateConfig {
-        max_tokens: 16,
+        max_tokens: MAX_TOKENS,
         sampling: SamplingParams::greedy(),
         eos_token_ids: vec![eos_id()],
         ..GenerateConfig::default()

@@ -1,5 +1,6 @@
 //! A shortened run of the shipped demo (`recipes/math.yaml` on `models/demo-arith`):
-//! it trains, evaluates before and after, and its adapters load back into the model.
+//! half the steps raise the held-out reward (greedy exact match), and the adapters
+//! load back into the model.
 //! Run with `--test-threads=1` (MLX).
 
 #[path = "plugin_build/mod.rs"]
@@ -18,19 +19,26 @@ fn the_demo_recipe_trains_and_its_adapters_load_back() {
         format!("model.path={}", root.join("models/demo-arith").display()),
         format!("output_dir={}", out.path().display()),
         format!("plugin_dirs=[{}]", plugin_build::first_party().display()),
-        "grpo.steps=3".to_string(),
-        "eval.num_samples=16".to_string(),
+        "grpo.steps=20".to_string(),
+        "eval.num_samples=100".to_string(),
         "eval.every=0".to_string(),
     ];
     let recipe = Recipe::load(&root.join("recipes/math.yaml"), &overrides).unwrap();
     let summary = run(recipe, &RunOptions::default()).unwrap();
-    assert_eq!(summary.steps, 3);
+    assert_eq!(summary.steps, 20);
     let (before, after) = (summary.eval_before.unwrap(), summary.eval_after.unwrap());
-    assert_eq!((before.samples, after.samples), (16, 16));
-    // The base model answers some held-out problems: the demo starts from partial skill.
-    assert!(before.accuracy > 0.0 && before.accuracy < 0.6, "base accuracy {}", before.accuracy);
+    assert_eq!((before.samples, after.samples), (100, 100));
+    // The base model answers some held-out problems (those without carries): partial skill.
+    assert!(before.accuracy > 0.1 && before.accuracy < 0.5, "base accuracy {}", before.accuracy);
+    // Measured on this machine: 28% -> 45% after 20 steps, ~89% after the full 40.
+    assert!(
+        after.accuracy >= before.accuracy + 0.1,
+        "held-out accuracy did not go up clearly: {} -> {}",
+        before.accuracy,
+        after.accuracy
+    );
     let metrics = std::fs::read_to_string(out.path().join("metrics.jsonl")).unwrap();
-    assert_eq!(metrics.lines().count(), 3);
+    assert_eq!(metrics.lines().count(), 20);
     // The trained adapter loads onto the shipped model and changes what it computes.
     let model_dir = root.join("models/demo-arith");
     let mut model = load(&model_dir, &LoadOptions::default()).unwrap();

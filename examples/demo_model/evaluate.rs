@@ -8,7 +8,7 @@ use lora_grpo::model::CausalLm;
 use lora_grpo::plugin::{RewardInput, RewardPlugin};
 use tokenizers::Tokenizer;
 
-use crate::corpus::{Problem, IM_END};
+use crate::corpus::{Problem, Style, IM_END};
 use crate::vocab;
 
 /// Prompts generated together.
@@ -22,11 +22,14 @@ pub struct Graded {
 }
 
 /// Greedy completions (at most `max_tokens`, ending at `<|im_end|>`) for every problem.
+/// `Style::Worked` starts each reply with its first worked character, so the model must
+/// go on in that style: how well it would do if it always worked the sum out.
 pub fn grade(
     model: &mut CausalLm,
     tokenizer: &Tokenizer,
     reward: &mut RewardPlugin,
     problems: &[Problem],
+    style: Style,
     max_tokens: usize,
 ) -> Result<Vec<Graded>> {
     let config = GenerateConfig {
@@ -39,7 +42,13 @@ pub fn grade(
     for chunk in problems.chunks(BATCH) {
         let prompts = chunk
             .iter()
-            .map(|p| vocab::encode(tokenizer, &p.prompt()))
+            .map(|p| {
+                let mut ids = vocab::encode(tokenizer, &p.prompt())?;
+                if style == Style::Worked {
+                    ids.extend(vocab::encode(tokenizer, &p.columns()?[..1])?);
+                }
+                Ok(ids)
+            })
             .collect::<Result<Vec<_>>>()?;
         let generation = generate(model, &prompts, &config, &mut NoStop)?;
         let texts = generation

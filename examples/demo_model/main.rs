@@ -29,7 +29,7 @@ use lora_grpo::model::{load, LoadOptions, QuantParams};
 use lora_grpo::plugin::PluginHost;
 
 use arch::Architecture;
-use corpus::{Problem, IM_END, PAD};
+use corpus::{Style, IM_END, PAD};
 use export::F32;
 use pretrain::{Example, TrainSettings};
 
@@ -47,11 +47,16 @@ pub struct Args {
     /// train/eval split; the model trains on `train` only).
     #[arg(
         long,
-        default_value = r#"{"seed": 0, "min": 0, "max": 99, "operations": ["+", "-"], "terms": 2, "eval_share": 0.1}"#
+        default_value = r#"{"seed": 0, "min": 0, "max": 99, "operations": ["+"], "terms": 2, "eval_share": 0.1}"#
     )]
     arithmetic: String,
+    /// Share of training replies that work the sum out column by column before answering
+    /// (the rest answer at once, dropping carries); below one half, so greedy decoding
+    /// answers at once.
+    #[arg(long, default_value_t = 0.25)]
+    worked_share: f64,
     /// Optimizer steps.
-    #[arg(long, default_value_t = 1600)]
+    #[arg(long, default_value_t = 1000)]
     steps: usize,
     /// Chats per step.
     #[arg(long, default_value_t = 64)]
@@ -89,8 +94,8 @@ pub struct Args {
 const TOKENIZER_CORPUS: usize = 5000;
 /// Training problems graded after training (a memorization check).
 pub const TRAIN_CHECK: usize = 200;
-/// New tokens per graded completion (`<answer>-123</answer><|im_end|>` takes about ten).
-const MAX_ANSWER_TOKENS: usize = 16;
+/// New tokens per graded completion (a worked reply with its answer takes about 25).
+const MAX_ANSWER_TOKENS: usize = 32;
 
 fn main() -> Result<()> {
     let args = Args::parse();
@@ -108,16 +113,26 @@ fn main() -> Result<()> {
     let held_out = corpus::problems(&mut host, &arithmetic, "eval", args.eval_problems)?;
     let mut reward = host.load_reward("math-answer", "{}")?;
 
+    anyhow::ensure!(
+        (0.0..0.5).contains(&args.worked_share),
+        "--worked-share must be in [0, 0.5), not {}",
+        args.worked_share
+    );
+    let styles: Vec<Style> = (0..train.len())
+        .map(|i| corpus::style(i, args.worked_share))
+        .collect();
     let chats: Vec<String> = train
         .iter()
+        .zip(&styles)
         .take(TOKENIZER_CORPUS)
-        .map(|p| format!("{}{}{IM_END}\n", p.prompt(), p.reply()))
-        .collect();
+        .map(|(p, &style)| Ok(format!("{}{}{IM_END}\n", p.prompt(), p.reply(style)?)))
+        .collect::<Result<_>>()?;
     let tokenizer = vocab::train(&chats, args.vocab_size)?;
     let (pad, eos) = (vocab::id(&tokenizer, PAD)?, vocab::id(&tokenizer, IM_END)?);
     let examples = train
         .iter()
-        .map(|p| Example::new(&tokenizer, p, eos))
+        .zip(&styles)
+        .map(|(p, &style)| Example::new(&tokenizer, p, style, eos))
         .collect::<Result<Vec<_>>>()?;
     println!(
         "tokenizer: {} tokens; {} training chats of up to {} tokens",
@@ -177,21 +192,23 @@ fn main() -> Result<()> {
                 let mean = window.iter().sum::<f32>() / window.len() as f32;
                 window.clear();
                 let accuracy = match args.eval_every > 0 && step % args.eval_every == 0 {
-                    true => Some(evaluate::accuracy(&evaluate::grade(
-                        model,
-                        &tokenizer,
-                        &mut reward,
-                        probe,
-                        MAX_ANSWER_TOKENS,
-                    )?)),
+                    true => Some(readme::Accuracy {
+                        direct: evaluate::accuracy(&evaluate::grade(
+                            model, &tokenizer, &mut reward, probe, Style::Direct, MAX_ANSWER_TOKENS,
+                        )?),
+                        worked: evaluate::accuracy(&evaluate::grade(
+                            model, &tokenizer, &mut reward, probe, Style::Worked, MAX_ANSWER_TOKENS,
+                        )?),
+                    }),
                     false => None,
                 };
                 let seconds = training_started.elapsed().as_secs_f64();
                 println!(
                     "step {step:>5}  loss {mean:.4}  {}{seconds:.0} s",
                     accuracy.map_or(String::new(), |a| format!(
-                        "held-out acc {:.1}%  ",
-                        100.0 * a
+                        "held-out acc greedy {:.1}%, worked {:.1}%  ",
+                        100.0 * a.direct,
+                        100.0 * a.worked
                     ))
                 );
                 curve.push(readme::CurvePoint {
@@ -209,13 +226,9 @@ fn main() -> Result<()> {
 
     let f32_dir = scratch.path().join("f32");
     export::save_model(&model, &f32_dir, &arch.config_json(None, eos, pad))?;
-    let f32_graded = evaluate::grade(
-        &mut model,
-        &tokenizer,
-        &mut reward,
-        &held_out,
-        MAX_ANSWER_TOKENS,
-    )?;
+    let f32_accuracy = evaluate::accuracy(&evaluate::grade(
+        &mut model, &tokenizer, &mut reward, &held_out, Style::Direct, MAX_ANSWER_TOKENS,
+    )?);
     drop(model);
     let quant = QuantParams::new(args.group_size, 4).map_err(anyhow::Error::msg)?;
     export::quantized(&f32_dir, &args.out, &arch, quant, &tokenizer)?;
@@ -223,19 +236,14 @@ fn main() -> Result<()> {
     // Graded as shipped: read back from the output directory.
     let mut shipped = load(&args.out, &LoadOptions::default())?;
     let graded = evaluate::grade(
-        &mut shipped,
-        &tokenizer,
-        &mut reward,
-        &held_out,
-        MAX_ANSWER_TOKENS,
+        &mut shipped, &tokenizer, &mut reward, &held_out, Style::Direct, MAX_ANSWER_TOKENS,
+    )?;
+    let worked = evaluate::grade(
+        &mut shipped, &tokenizer, &mut reward, &held_out, Style::Worked, MAX_ANSWER_TOKENS,
     )?;
     let seen = &train[..TRAIN_CHECK.min(train.len())];
     let train_graded = evaluate::grade(
-        &mut shipped,
-        &tokenizer,
-        &mut reward,
-        seen,
-        MAX_ANSWER_TOKENS,
+        &mut shipped, &tokenizer, &mut reward, seen, Style::Direct, MAX_ANSWER_TOKENS,
     )?;
     let report = readme::Report {
         args: &args,
@@ -244,7 +252,8 @@ fn main() -> Result<()> {
         vocab: tokenizer.get_vocab_size(true),
         held_out: &held_out,
         graded: &graded,
-        f32_accuracy: evaluate::accuracy(&f32_graded),
+        worked: &worked,
+        f32_accuracy,
         train_accuracy: evaluate::accuracy(&train_graded),
         curve: &curve,
         training_seconds,
@@ -279,12 +288,4 @@ fn cpu_seconds() -> f64 {
     };
     let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
     seconds(usage.ru_utime) + seconds(usage.ru_stime)
-}
-
-/// Problems grouped by operation, for the README.
-pub fn operation(problem: &Problem) -> &'static str {
-    match problem.question.contains(" + ") {
-        true => "+",
-        false => "-",
-    }
 }

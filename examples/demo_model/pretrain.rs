@@ -12,7 +12,7 @@ use lora_grpo::optim::{clip_grad_norm, AdamW, Schedule};
 use lora_grpo::recipe::OptimizerConfig;
 use tokenizers::Tokenizer;
 
-use crate::corpus::Problem;
+use crate::corpus::{Problem, Style};
 use crate::vocab;
 
 /// One chat as token ids, split where the trained part starts.
@@ -25,9 +25,9 @@ pub struct Example {
 }
 
 impl Example {
-    /// A problem's chat: its prompt, then its reply closed by `eos`.
-    pub fn new(tokenizer: &Tokenizer, problem: &Problem, eos: u32) -> Result<Self> {
-        let mut reply = vocab::encode(tokenizer, &problem.reply())?;
+    /// A problem's chat: its prompt, then its reply in `style` closed by `eos`.
+    pub fn new(tokenizer: &Tokenizer, problem: &Problem, style: Style, eos: u32) -> Result<Self> {
+        let mut reply = vocab::encode(tokenizer, &problem.reply(style)?)?;
         reply.push(eos);
         Ok(Example {
             prompt: vocab::encode(tokenizer, &problem.prompt())?,

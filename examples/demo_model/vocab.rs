@@ -137,13 +137,13 @@ pub fn id(tokenizer: &Tokenizer, token: &str) -> Result<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::corpus::Problem;
+    use crate::corpus::{Problem, Style};
 
     fn corpus() -> Vec<String> {
         [
-            ("What is 57 - 83?", "-26"),
+            ("What is 57 + 83?", "140"),
             ("What is 12 + 7?", "19"),
-            ("What is 40 - 8?", "32"),
+            ("What is 40 + 8?", "48"),
         ]
         .iter()
         .map(|(q, a)| {
@@ -151,7 +151,8 @@ mod tests {
                 question: q.to_string(),
                 answer: a.to_string(),
             };
-            format!("{}{}{IM_END}\n", p.prompt(), p.reply())
+            let reply = p.reply(Style::Worked).unwrap();
+            format!("{}{reply}{IM_END}\n", p.prompt())
         })
         .collect()
     }
@@ -183,15 +184,16 @@ mod tests {
         // must give the same ids as the whole chat.
         let tokenizer = train(&corpus(), 400).unwrap();
         let p = Problem {
-            question: "What is 91 - 9?".into(),
-            answer: "82".into(),
+            question: "What is 91 + 9?".into(),
+            answer: "100".into(),
         };
+        let reply = p.reply(Style::Worked).unwrap();
         let mut apart = encode(&tokenizer, &p.prompt()).unwrap();
-        apart.extend(encode(&tokenizer, &p.reply()).unwrap());
+        apart.extend(encode(&tokenizer, &reply).unwrap());
         apart.push(id(&tokenizer, IM_END).unwrap());
-        let whole = encode(&tokenizer, &format!("{}{}{IM_END}", p.prompt(), p.reply())).unwrap();
+        let whole = encode(&tokenizer, &format!("{}{reply}{IM_END}", p.prompt())).unwrap();
         assert_eq!(apart, whole);
         let text = tokenizer.decode(&apart, false).unwrap();
-        assert_eq!(text, format!("{}{}{IM_END}", p.prompt(), p.reply()));
+        assert_eq!(text, format!("{}{reply}{IM_END}", p.prompt()));
     }
 }
