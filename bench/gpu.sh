@@ -18,6 +18,9 @@
 #                            `lora-grpo bench generate` and bench/mlx_lm_generate.py on it
 #   bench/gpu.sh grpo        there: STEPS GRPO steps of bench/grpo/lora-grpo.yaml and of
 #                            mlx-lm-lora with the same settings; results in $OUT
+#   bench/gpu.sh scaling     there, on a machine with 2 GPUs (after `generate` or with the
+#                            model written): the same GRPO steps with 8 prompts x 8 per
+#                            step, on 1 GPU and on 2 (nccl, `lora-grpo launch -n 2`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=target/bench-gpu
@@ -71,5 +74,32 @@ grpo)
     $RUN python3 bench/grpo/mlx_lm_lora_run.py --model "$MODEL" --data "$DIR/grpo-data" \
         --steps "$STEPS" --out "$HOME/grpo-mlx-lm-lora" 2>"$OUT/mlx-lm-lora.err" | tee "$OUT/grpo-mlx-lm-lora.jsonl"
     ;;
-*) sed -n '2,22p' "$0"; exit 2 ;;
+scaling)
+    [ -d "$MODEL" ] || $RUN "$BIN" bench random-model --config bench/configs/qwen3-0.6b-q4.json --tokenizer "$DIR/tokenizer" --out "$MODEL"
+    # Same global batch (BATCH prompts x 8) and micro-batches of 8 sequences on both: one
+    # rank runs BATCH of them, each of two ranks BATCH/2. Both use the nccl backend's
+    # seeding (one process without a launcher is a world of one).
+    BATCH=${BATCH:-8}
+    common=(bench/grpo/lora-grpo.yaml --no-progress --set "model.path=$MODEL"
+        --set "data.config.path=$DIR/grpo-data/train.jsonl" --set "plugin_dirs=[$DIR]"
+        --set "grpo.steps=$STEPS" --set "grpo.batch_size=$BATCH" --set distributed.backend=nccl)
+    nvidia-smi --query-gpu=name --format=csv,noheader | tee "$OUT/gpus.txt"
+    $RUN "$BIN" run "${common[@]}" --set "output_dir=$HOME/scale-1" \
+        --set "grpo.gradient_accumulation_steps=$BATCH" >"$OUT/scale-1.log" 2>&1
+    $RUN "$BIN" launch -n 2 --backend nccl -- run "${common[@]}" --set "output_dir=$HOME/scale-2" \
+        --set "grpo.gradient_accumulation_steps=$((BATCH / 2))" >"$OUT/scale-2.log" 2>&1
+    for n in 1 2; do cp "$HOME/scale-$n/metrics.jsonl" "$OUT/scale-$n.jsonl"; done
+    python3 - "$OUT" <<'PY'
+import json, sys
+for n in (1, 2):
+    rows = [json.loads(l) for l in open(f"{sys.argv[1]}/scale-{n}.jsonl")]
+    steady = rows[1:]  # step 1 includes MLX's kernel compilation
+    mean = sum(r["step_seconds"] for r in steady) / len(steady)
+    print(f"{n} GPU(s): steps 2-{len(rows)} mean {mean:.3f} s/step = {1 / mean:.3f} steps/s; "
+          f"step s {[round(r['step_seconds'], 2) for r in rows]}; "
+          f"rollout s {[round(r['generation_seconds'], 2) for r in rows]}; "
+          f"peak GB {[round(r['peak_memory_bytes'] / 1e9, 2) for r in rows]}")
+PY
+    ;;
+*) sed -n '2,25p' "$0"; exit 2 ;;
 esac

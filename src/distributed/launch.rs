@@ -52,6 +52,13 @@ pub fn launch(options: &LaunchOptions) -> Result<(), DistributedError> {
         for (name, value) in &rendezvous.env {
             command.env(name, value);
         }
+        if options.backend == Backend::Nccl {
+            // One GPU per rank: MLX's CUDA backend works on the first visible device, and a
+            // rank whose arrays sit on another GPU than its NCCL communicator fails.
+            if let Some(gpu) = gpu_for_rank(rank, std::env::var("CUDA_VISIBLE_DEVICES").ok().as_deref(), nvidia_devices()) {
+                command.env("CUDA_VISIBLE_DEVICES", gpu);
+            }
+        }
         let mut child = match command.spawn() {
             Ok(child) => child,
             Err(e) => {
@@ -73,6 +80,25 @@ pub fn launch(options: &LaunchOptions) -> Result<(), DistributedError> {
         let _ = forwarder.join();
     }
     outcome
+}
+
+/// The GPU rank `rank` gets: round robin over `CUDA_VISIBLE_DEVICES` when it is set, else
+/// over the host's `count` GPUs; `None` (leave the choice to MLX) when neither is known.
+fn gpu_for_rank(rank: usize, visible: Option<&str>, count: usize) -> Option<String> {
+    let listed: Vec<&str> = visible.map(|v| v.split(',').map(str::trim).filter(|d| !d.is_empty()).collect()).unwrap_or_default();
+    match (listed.is_empty(), count) {
+        (false, _) => Some(listed[rank % listed.len()].to_string()),
+        (true, 0) => None,
+        (true, n) => Some((rank % n).to_string()),
+    }
+}
+
+/// NVIDIA GPUs on this host, counted by their `/dev/nvidiaN` device files.
+fn nvidia_devices() -> usize {
+    let is_gpu = |name: &str| name.strip_prefix("nvidia").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    std::fs::read_dir("/dev")
+        .map(|entries| entries.filter_map(Result::ok).filter(|e| is_gpu(&e.file_name().to_string_lossy())).count())
+        .unwrap_or(0)
 }
 
 /// Where the ranks find each other, as environment variables; removes its hostfile on drop.
@@ -235,3 +261,17 @@ fn describe(status: ExitStatus) -> String {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::gpu_for_rank;
+
+    #[test]
+    fn ranks_get_gpus_round_robin() {
+        assert_eq!(gpu_for_rank(1, None, 2).as_deref(), Some("1"));
+        assert_eq!(gpu_for_rank(3, None, 2).as_deref(), Some("1"));
+        assert_eq!(gpu_for_rank(0, None, 0), None);
+        assert_eq!(gpu_for_rank(1, Some("4, 6"), 8).as_deref(), Some("6"));
+        assert_eq!(gpu_for_rank(2, Some("4,6"), 8).as_deref(), Some("4"));
+        assert_eq!(gpu_for_rank(1, Some(""), 2).as_deref(), Some("1"));
+    }
+}
