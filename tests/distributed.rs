@@ -7,9 +7,11 @@
 
 #[path = "plugin_build/mod.rs"]
 mod plugin_build;
+mod tiny_run;
 
 use lora_grpo::grpo::{run, RunOptions};
 use lora_grpo::recipe::Recipe;
+use tiny_run::{adapters, model_dir};
 use mlx_rs::Array;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -20,22 +22,6 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lora-grpo");
-
-/// The 2-layer llama fixture with the character tokenizer beside it.
-fn model_dir(root: &Path) -> PathBuf {
-    let fixtures = plugin_build::workspace().join("tests/fixtures");
-    let dir = root.join("model");
-    std::fs::create_dir_all(&dir).unwrap();
-    for (from, name) in [
-        ("models/llama_f32", "config.json"),
-        ("models/llama_f32", "model.safetensors"),
-        ("char_tokenizer", "tokenizer.json"),
-        ("char_tokenizer", "tokenizer_config.json"),
-    ] {
-        std::fs::copy(fixtures.join(from).join(name), dir.join(name)).unwrap();
-    }
-    dir
-}
 
 /// A recipe file (4 prompts x 4 completions per step, distributed over the ring backend)
 /// whose output goes to `root/out`.
@@ -83,14 +69,6 @@ distributed:
 fn plugins() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(plugin_build::first_party)
-}
-
-fn adapters(path: &Path) -> BTreeMap<String, Vec<f32>> {
-    Array::load_safetensors(path)
-        .unwrap()
-        .into_iter()
-        .map(|(k, v)| (k, v.as_slice::<f32>().to_vec()))
-        .collect()
 }
 
 fn metrics(dir: &Path) -> Vec<serde_json::Value> {

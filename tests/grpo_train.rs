@@ -4,30 +4,16 @@
 
 #[path = "plugin_build/mod.rs"]
 mod plugin_build;
+mod tiny_run;
 
 use lora_grpo::grpo::{run, RunOptions};
 use lora_grpo::recipe::Recipe;
+use tiny_run::{adapters, model_dir};
 use mlx_rs::Array;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-
-/// The 2-layer llama fixture with the character tokenizer beside it.
-fn model_dir(root: &Path) -> PathBuf {
-    let fixtures = plugin_build::workspace().join("tests/fixtures");
-    let dir = root.join("model");
-    std::fs::create_dir_all(&dir).unwrap();
-    for (from, name) in [
-        ("models/llama_f32", "config.json"),
-        ("models/llama_f32", "model.safetensors"),
-        ("char_tokenizer", "tokenizer.json"),
-        ("char_tokenizer", "tokenizer_config.json"),
-    ] {
-        std::fs::copy(fixtures.join(from).join(name), dir.join(name)).unwrap();
-    }
-    dir
-}
 
 /// A recipe whose reward (a length penalty) a random model can learn within a few steps:
 /// ending early with `<|im_end|>` scores higher.
@@ -71,14 +57,6 @@ plugin_dirs: [{plugins}]
         plugins = plugins.display(),
     );
     Recipe::parse(&text, "test recipe", extra).unwrap()
-}
-
-fn adapters(path: &Path) -> BTreeMap<String, Vec<f32>> {
-    Array::load_safetensors(path)
-        .unwrap()
-        .into_iter()
-        .map(|(k, v)| (k, v.as_slice::<f32>().to_vec()))
-        .collect()
 }
 
 fn rewards(dir: &Path) -> Vec<f64> {

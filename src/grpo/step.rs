@@ -46,24 +46,8 @@ pub fn update(
     settings: &UpdateSettings,
     world: &World,
 ) -> Result<UpdateStats, Exception> {
-    if settings.lora_dropout > 0.0 {
-        // Seeded per update, so a resumed run draws the masks the original drew.
-        mlx_rs::random::seed(settings.dropout_seed)?;
-        model.set_lora_dropout(settings.lora_dropout);
-    }
-    let result = differentiate_and_step(model, optimizer, batches, batch_tokens, settings, world);
-    model.set_lora_dropout(0.0);
-    result
-}
-
-fn differentiate_and_step(
-    model: &mut CausalLm,
-    optimizer: &mut AdamW,
-    batches: &[MicroBatch],
-    batch_tokens: f32,
-    settings: &UpdateSettings,
-    world: &World,
-) -> Result<UpdateStats, Exception> {
+    let mut scope = DropoutScope::enter(model, settings)?;
+    let model: &mut CausalLm = &mut scope;
     let loss_config = settings.loss;
     let temperature = settings.temperature;
     let loss_fn = move |model: &mut CausalLm, batch: MicroBatch| -> Result<Vec<Array>, Exception> {
@@ -170,6 +154,39 @@ fn zero_gradients(model: &CausalLm) -> Result<FlattenedModuleParam, Exception> {
         .into_iter()
         .map(|(name, a)| Ok((name, mlx_rs::ops::zeros_like(a)?)))
         .collect()
+}
+
+/// LoRA dropout on for the gradient passes of one update, off again when dropped (on
+/// errors too). Seeded per update, so a resumed run draws the masks the original drew.
+struct DropoutScope<'a>(&'a mut CausalLm);
+
+impl<'a> DropoutScope<'a> {
+    fn enter(model: &'a mut CausalLm, settings: &UpdateSettings) -> Result<Self, Exception> {
+        if settings.lora_dropout > 0.0 {
+            mlx_rs::random::seed(settings.dropout_seed)?;
+            model.set_lora_dropout(settings.lora_dropout);
+        }
+        Ok(DropoutScope(model))
+    }
+}
+
+impl std::ops::Deref for DropoutScope<'_> {
+    type Target = CausalLm;
+    fn deref(&self) -> &CausalLm {
+        self.0
+    }
+}
+
+impl std::ops::DerefMut for DropoutScope<'_> {
+    fn deref_mut(&mut self) -> &mut CausalLm {
+        self.0
+    }
+}
+
+impl Drop for DropoutScope<'_> {
+    fn drop(&mut self) {
+        self.0.set_lora_dropout(0.0);
+    }
 }
 
 fn model_trainables(model: &CausalLm) -> Vec<Array> {
