@@ -12,7 +12,6 @@ mod tiny_run;
 use lora_grpo::grpo::{run, RunOptions};
 use lora_grpo::recipe::Recipe;
 use tiny_run::{adapters, model_dir};
-use mlx_rs::Array;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -9,9 +9,7 @@ mod tiny_run;
 use lora_grpo::grpo::{run, RunOptions};
 use lora_grpo::recipe::Recipe;
 use tiny_run::{adapters, model_dir};
-use mlx_rs::Array;
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
