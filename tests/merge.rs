@@ -28,15 +28,8 @@ fn logits(model: &mut CausalLm) -> Vec<f32> {
         .to_vec()
 }
 
-/// Largest |a - b| over the largest |b|.
-fn relative_error(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    let scale = b.iter().fold(0f32, |m, x| m.max(x.abs()));
-    a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale
-}
-
 fn golden_logits(g: &Value, key: &str) -> Vec<f32> {
-    g[key].as_array().unwrap().iter().flat_map(f32s).collect()
+    flat_f32s(&g[key])
 }
 
 /// Base + adapter, unmerged, in our runtime (float32 on the CPU).
@@ -607,18 +600,22 @@ fn error(result: Result<MergeSummary, ExportError>) -> String {
     result.map(|_| ()).unwrap_err().to_string()
 }
 
+/// The message of a merge that must fail.
+fn merge_error(model: &Path, adapter: &Path, out: &Path, options: &MergeOptions) -> String {
+    error(merge(model, adapter, out, options, &mut |_| {}))
+}
+
 #[test]
 fn an_adapter_for_another_base_is_refused_naming_the_tensor() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     // qwen3's q_proj has 32 outputs, llama's 64.
-    let err = error(merge(
+    let err = merge_error(
         &fixture("llama_f32"),
         &adapter_fixture("qwen3_f32_last"),
         &out,
         &MergeOptions::default(),
-        &mut |_| {},
-    ));
+    );
     assert!(
         err.contains("tensor `model.layers.1.self_attn.q_proj.lora_b` has shape [8, 32], the model's adapter needs [8, 64]"),
         "{err}"
@@ -632,13 +629,12 @@ fn an_adapter_for_another_base_is_refused_naming_the_tensor() {
         cfg.replace("\"num_layers\": -1", "\"num_layers\": 1"),
     )
     .unwrap();
-    let err = error(merge(
+    let err = merge_error(
         &fixture("llama_q4"),
         &adapter,
         &out,
         &MergeOptions::default(),
-        &mut |_| {},
-    ));
+    );
     assert!(
         err.contains("tensor `model.layers.0.mlp.down_proj.lora_a` belongs to no adapted layer"),
         "{err}"
@@ -652,7 +648,7 @@ fn missing_files_are_named() {
     let out = tmp.path().join("out");
     let adapter = tmp.path().join("adapter");
     copy_dir(&adapter_fixture("qwen3_f32_last"), &adapter);
-    let err = error(merge(
+    let err = merge_error(
         &fixture("qwen3_f32"),
         &adapter,
         &out,
@@ -660,40 +656,36 @@ fn missing_files_are_named() {
             adapter_file: Some("0000100_adapters.safetensors".into()),
             ..MergeOptions::default()
         },
-        &mut |_| {},
-    ));
+    );
     assert!(
         err.contains("0000100_adapters.safetensors") && err.contains("not found"),
         "{err}"
     );
     std::fs::remove_file(adapter.join("adapters.safetensors")).unwrap();
-    let err = error(merge(
+    let err = merge_error(
         &fixture("qwen3_f32"),
         &adapter,
         &out,
         &MergeOptions::default(),
-        &mut |_| {},
-    ));
+    );
     assert!(
         err.contains("adapter/adapters.safetensors") && err.contains("not found"),
         "{err}"
     );
     std::fs::remove_file(adapter.join("adapter_config.json")).unwrap();
-    let err = error(merge(
+    let err = merge_error(
         &fixture("qwen3_f32"),
         &adapter,
         &out,
         &MergeOptions::default(),
-        &mut |_| {},
-    ));
+    );
     assert!(err.contains("adapter/adapter_config.json"), "{err}");
-    let err = error(merge(
+    let err = merge_error(
         &tmp.path().join("nowhere"),
         &adapter_fixture("qwen3_f32_last"),
         &out,
         &MergeOptions::default(),
-        &mut |_| {},
-    ));
+    );
     assert!(err.contains("nowhere/config.json"), "{err}");
     assert!(!out.exists());
 }
@@ -710,13 +702,12 @@ fn unsupported_quantization_is_refused() {
     )
     .unwrap();
     let out = tmp.path().join("out");
-    let err = error(merge(
+    let err = merge_error(
         &base,
         &adapter_fixture("llama_q4_all"),
         &out,
         &MergeOptions::default(),
-        &mut |_| {},
-    ));
+    );
     assert!(
         err.contains("`quantization.mode` is \"mxfp4\"; only \"affine\" is supported"),
         "{err}"
@@ -767,13 +758,12 @@ fn an_existing_output_is_kept_unless_forced_and_inputs_are_never_overwritten() {
         ..MergeOptions::default()
     };
     for target in [base.clone(), tmp.path().join("models")] {
-        let err = error(merge(
+        let err = merge_error(
             &base,
             &adapter_fixture("qwen3_f32_last"),
             &target,
             &forced,
-            &mut |_| {},
-        ));
+        );
         assert!(err.contains("is the base model directory"), "{err}");
     }
     load_dir(&base);
@@ -789,13 +779,12 @@ fn a_failed_write_leaves_no_half_written_model() {
     let parent = tmp.path().join("outputs");
     std::fs::create_dir(&parent).unwrap();
     let out = parent.join("merged");
-    let err = error(merge(
+    let err = merge_error(
         &base,
         &adapter_fixture("qwen3_f32_last"),
         &out,
         &MergeOptions::default(),
-        &mut |_| {},
-    ));
+    );
     assert!(err.contains("tokenizer.json"), "{err}");
     assert_eq!(
         std::fs::read_dir(&parent).unwrap().count(),
@@ -810,13 +799,12 @@ fn a_failed_write_leaves_no_half_written_model() {
         force: true,
         ..MergeOptions::default()
     };
-    error(merge(
+    merge_error(
         &base,
         &adapter_fixture("qwen3_f32_last"),
         &out,
         &forced,
-        &mut |_| {},
-    ));
+    );
     assert_eq!(
         std::fs::read_to_string(out.join("config.json")).unwrap(),
         "previous"

@@ -80,10 +80,6 @@ fn assert_close(ours: &[f32], golden: &[f32], tolerance: f32, what: &str) {
     );
 }
 
-fn flat(rows: &Value) -> Vec<f32> {
-    rows.as_array().unwrap().iter().flat_map(f32s).collect()
-}
-
 #[test]
 fn a_missing_tensor_is_named_with_its_file() {
     let (_tmp, dir) = copy_fixture("llama_f32");
@@ -313,7 +309,7 @@ fn mistral_is_read_as_llama() {
     let g = golden("llama_f32");
     assert_close(
         &logits_of(&mut model, "llama_f32"),
-        &flat(&g["logits"]),
+        &flat_f32s(&g["logits"]),
         1e-4,
         "mistral",
     );
@@ -332,7 +328,7 @@ fn without_a_tie_setting_the_lm_head_decides() {
         let g = golden(name);
         assert_close(
             &logits_of(&mut model, name),
-            &flat(&g["logits"]),
+            &flat_f32s(&g["logits"]),
             1e-4,
             name,
         );
@@ -373,7 +369,7 @@ fn dequantize_at_load_gives_dense_layers_with_the_same_logits() {
         let g = golden(name);
         assert_close(
             &logits_of(&mut model, name),
-            &flat(&g["logits"]),
+            &flat_f32s(&g["logits"]),
             1e-4,
             name,
         );
@@ -398,7 +394,7 @@ fn quantize_at_load_matches_mlx_lm_convert() {
     assert_eq!(model.model.embed_tokens.quant, Some(params));
     assert_close(
         &logits_of(&mut model, "llama_f32"),
-        &flat(&q["logits"]),
+        &flat_f32s(&q["logits"]),
         1e-4,
         "quantized at load",
     );

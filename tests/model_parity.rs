@@ -9,27 +9,12 @@ use lora_grpo::generate::{generate, GenerateConfig, NoStop, SamplingParams};
 use mlx_rs::Array;
 
 /// Largest |ours - golden| over the largest |golden|: the relative error of the logits.
-fn relative_error(ours: &[f32], golden: &[f32]) -> f32 {
-    assert_eq!(ours.len(), golden.len());
-    let scale = golden.iter().fold(0f32, |m, x| m.max(x.abs()));
-    let diff = ours
-        .iter()
-        .zip(golden)
-        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-    diff / scale
-}
-
 #[test]
 fn logits_match_mlx_lm_for_every_fixture() {
     for name in MODELS {
         let g = golden(name);
         let prompt = u32s(&g["logits_prompt"]);
-        let expected: Vec<f32> = g["logits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(f32s)
-            .collect();
+        let expected = flat_f32s(&g["logits"]);
         let mut model = load_fixture(name);
         let ids: Vec<i32> = prompt.iter().map(|&t| t as i32).collect();
         let tokens = Array::from_slice(&ids, &[1, ids.len() as i32]);

@@ -208,19 +208,7 @@ fn an_imported_adapter_gives_mlx_lms_logits_and_merges_like_the_original() {
     lora_grpo::lora::load(&mut model, &back, None).unwrap();
     let tokens = Array::from_slice(&[1, 17, 42, 99, 7, 200, 3], &[1, 7]);
     let logits = model.forward(&tokens, None).unwrap();
-    let expected: Vec<f32> = g["logits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(f32s)
-        .collect();
-    let scale = expected.iter().fold(0f32, |m, x| m.max(x.abs()));
-    let err = logits
-        .as_slice::<f32>()
-        .iter()
-        .zip(&expected)
-        .fold(0f32, |m, (a, b)| m.max((a - b).abs()))
-        / scale;
+    let err = relative_error(logits.as_slice::<f32>(), &flat_f32s(&g["logits"]));
     assert!(err < 1e-4, "{err}");
 
     // merge reads a PEFT directory directly, with the same result as the mlx-lm original.

@@ -92,3 +92,16 @@ pub fn max_abs_diff(a: &Array, b: &Array) -> f32 {
         .unwrap()
         .item_exact::<f32>()
 }
+
+/// A JSON array of rows of numbers, flattened (golden logits).
+pub fn flat_f32s(rows: &Value) -> Vec<f32> {
+    rows.as_array().unwrap().iter().flat_map(f32s).collect()
+}
+
+/// Largest |ours - golden| over the largest |golden|.
+pub fn relative_error(ours: &[f32], golden: &[f32]) -> f32 {
+    assert_eq!(ours.len(), golden.len());
+    let scale = golden.iter().fold(0f32, |m, x| m.max(x.abs()));
+    let diff = ours.iter().zip(golden).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    diff / scale
+}
