@@ -24,7 +24,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=target/bench-gpu
-BIN="$DIR/lora-grpo"
+# BIN: the lora-grpo binary to measure; TAG: suffix of the output files (to compare two
+# builds on one machine); PYTHON_SIDE=0 skips mlx-lm / mlx-lm-lora.
+BIN=${BIN:-$DIR/lora-grpo}
+TAG=${TAG:-}
+PYTHON_SIDE=${PYTHON_SIDE:-1}
 MODEL=$HOME/bench-gpu-model
 RUN="scripts/gpu.sh run"
 STEPS=${STEPS:-4}
@@ -54,10 +58,11 @@ prepare)
 generate)
     python_env
     $RUN "$BIN" doctor | tee "$OUT/doctor.txt"
-    $RUN "$BIN" bench random-model --config bench/configs/qwen3-0.6b-q4.json --tokenizer "$DIR/tokenizer" --out "$MODEL"
+    [ -d "$MODEL" ] || $RUN "$BIN" bench random-model --config bench/configs/qwen3-0.6b-q4.json --tokenizer "$DIR/tokenizer" --out "$MODEL"
     { date -u; nvidia-smi --query-gpu=name --format=csv,noheader
       $RUN "$BIN" bench generate --model "$MODEL" --repeats 3
-      $RUN python3 bench/mlx_lm_generate.py --model "$MODEL" --keep-dtype --repeats 3; } 2>&1 | tee "$OUT/generate.md"
+      [ "$PYTHON_SIDE" = 0 ] || $RUN python3 bench/mlx_lm_generate.py --model "$MODEL" --keep-dtype --repeats 3
+    } 2>&1 | tee "$OUT/generate$TAG.md"
     ;;
 grpo)
     python_env
@@ -67,11 +72,11 @@ grpo)
         read -r name micro <<<"$run"
         $RUN "$BIN" run bench/grpo/lora-grpo.yaml --no-progress \
             --set "model.path=$MODEL" --set "data.config.path=$DIR/grpo-data/train.jsonl" \
-            --set "plugin_dirs=[$DIR]" --set "output_dir=$HOME/grpo-$name" --set "grpo.steps=$STEPS" \
+            --set "plugin_dirs=[$DIR]" --set "output_dir=$HOME/grpo-$name$TAG" --set "grpo.steps=$STEPS" \
             --set "grpo.gradient_accumulation_steps=$micro" >/dev/null
-        cp "$HOME/grpo-$name/metrics.jsonl" "$OUT/grpo-lora-grpo-$name.jsonl"
+        cp "$HOME/grpo-$name$TAG/metrics.jsonl" "$OUT/grpo-lora-grpo-$name$TAG.jsonl"
     done
-    $RUN python3 bench/grpo/mlx_lm_lora_run.py --model "$MODEL" --data "$DIR/grpo-data" \
+    [ "$PYTHON_SIDE" = 0 ] || $RUN python3 bench/grpo/mlx_lm_lora_run.py --model "$MODEL" --data "$DIR/grpo-data" \
         --steps "$STEPS" --out "$HOME/grpo-mlx-lm-lora" 2>"$OUT/mlx-lm-lora.err" | tee "$OUT/grpo-mlx-lm-lora.jsonl"
     ;;
 scaling)

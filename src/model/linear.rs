@@ -238,7 +238,14 @@ pub(crate) fn project(
 ) -> Result<Array, Exception> {
     match quantized {
         Some((scales, biases, q)) => {
-            ops::quantized_matmul(x, weight, scales, biases, true, q.group_size, q.bits)
+            // MLX's quantized kernels treat leading axes as a batch of separate products
+            // (a decoding step's [rows, 1, in] became `rows` one-row GEMMs on CUDA, each
+            // reading all of W); as one [rows, in] matrix they read W once.
+            let shape = x.shape();
+            let (lead, features) = shape.split_at(shape.len() - 1);
+            let rows = x.reshape(&[-1, features[0]])?;
+            let y = ops::quantized_matmul(&rows, weight, scales, biases, true, q.group_size, q.bits)?;
+            y.reshape(&[lead, &[y.dim(-1)]].concat())
         }
         None => ops::matmul(x, weight.t()),
     }
