@@ -1,6 +1,7 @@
 //! End-to-end GRPO runs on a tiny model: the reward it is trained on goes up, an
-//! interrupted run keeps its checkpoint, and a resumed run ends with exactly the adapters
-//! of an uninterrupted one. Run with `--test-threads=1` (MLX).
+//! interrupted run keeps its checkpoint, a resumed run ends with exactly the adapters
+//! of an uninterrupted one, and micro-batching does not change an update.
+//! Run with `--test-threads=1` (MLX).
 
 #[path = "plugin_build/mod.rs"]
 mod plugin_build;
@@ -116,6 +117,25 @@ fn a_resumed_run_ends_with_the_adapters_of_an_uninterrupted_one() {
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(root.path().join("parts/adapter_config.json")).unwrap()).unwrap();
     assert!((config["lora_parameters"]["dropout"].as_f64().unwrap() - 0.2).abs() < 1e-6);
+}
+
+#[test]
+fn micro_batching_changes_neither_the_update_nor_the_reported_loss() {
+    // dapo normalises by the step's tokens, so 4 micro-batches sum to the 1-batch update;
+    // the logged loss is the update's, not a per-micro-batch mean.
+    let root = tempfile::tempdir().unwrap();
+    let metrics = |out: &str, micro: usize| {
+        let extra = [format!("grpo.gradient_accumulation_steps={micro}")];
+        run(recipe(root.path(), out, 1, &extra), &RunOptions::default()).unwrap();
+        let text = std::fs::read_to_string(root.path().join(out).join("metrics.jsonl")).unwrap();
+        serde_json::from_str::<serde_json::Value>(text.lines().next().unwrap()).unwrap()
+    };
+    let (one, four) = (metrics("one", 1), metrics("four", 4));
+    let (a, b) = (one["loss"].as_f64().unwrap(), four["loss"].as_f64().unwrap());
+    assert!(a.abs() > 1e-6 && (a - b).abs() < 1e-5 * (1.0 + a.abs()), "loss {a} vs {b}");
+    let (x, y) = (adapters(&root.path().join("one/adapters.safetensors")), adapters(&root.path().join("four/adapters.safetensors")));
+    let worst = x.iter().flat_map(|(k, a)| a.iter().zip(&y[k]).map(|(p, q)| (p - q).abs())).fold(0f32, f32::max);
+    assert!(worst < 1e-5, "adapters differ by {worst}");
 }
 
 #[test]

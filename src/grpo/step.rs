@@ -131,7 +131,12 @@ pub fn update(
     let n = count.max(1.0);
     Ok(UpdateStats {
         loss: LossStats {
-            loss: loss / n,
+            // Under a sum reduction each micro-batch's loss is already its share of the
+            // update's (normalised by the step's tokens): the update's loss is their sum.
+            loss: match settings.reduction {
+                GradReduction::Sum => loss,
+                GradReduction::Mean => loss / n,
+            },
             clip_low: clip_low / n,
             clip_high: clip_high / n,
             clip_region: clip_region / n,
