@@ -15,6 +15,11 @@ pub fn version() -> Option<String> {
     }
 }
 
+/// Whether arrays are computed on the CPU backend (the default device is the CPU).
+pub fn default_device_is_cpu() -> Result<bool, mlx_rs::error::Exception> {
+    Ok(matches!(mlx_rs::Device::try_default()?.get_type()?, mlx_rs::DeviceType::Cpu))
+}
+
 /// Number of devices of a kind that this MLX build can use (0 when the backend is absent).
 pub fn device_count(kind: mlx_rs::DeviceType) -> usize {
     let mut count = 0;

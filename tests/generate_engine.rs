@@ -9,7 +9,7 @@ mod common;
 
 use common::*;
 use lora_grpo::generate::{
-    generate, FinishReason, GenerateConfig, KvCache, NoStop, SamplingParams,
+    generate, FinishReason, GenerateConfig, GlobalRows, KvCache, NoStop, SamplingParams,
 };
 use lora_grpo::model::CausalLm;
 use mlx_rs::module::Parameter;
@@ -284,30 +284,32 @@ fn seeded_sampling_is_reproducible_and_the_seed_matters() {
 }
 
 #[test]
-fn per_completion_seeds_make_a_rows_tokens_independent_of_its_batch() {
-    // What data-parallel ranks rely on: prompt 1's group sampled alone, with its own
-    // completions' seeds, equals the same group sampled among all three prompts.
+fn global_rows_make_a_rows_tokens_independent_of_its_batch() {
+    // What data-parallel ranks rely on: prompt 1's group sampled alone, as rows 2..4 of
+    // a batch of 6, equals the same group sampled among all three prompts.
     let mut model = load_fixture("llama_f32");
-    let seeds: Vec<u64> = (0..6).map(|i| 1000 + 7919 * i).collect();
     let config = GenerateConfig {
         completions_per_prompt: 2,
-        completion_seeds: Some(seeds.clone()),
+        global_rows: Some(GlobalRows { first: 0, total: 6 }),
         ..sampled(12, 42)
     };
     let all = generate(&mut model, &prompts(), &config, &mut NoStop).unwrap();
-    let alone = GenerateConfig { completion_seeds: Some(seeds[2..4].to_vec()), ..config.clone() };
+    let alone = GenerateConfig { global_rows: Some(GlobalRows { first: 2, total: 6 }), ..config.clone() };
     let one = generate(&mut model, &prompts()[1..2], &alone, &mut NoStop).unwrap();
     let tokens = |c: &[lora_grpo::generate::Completion]| c.iter().map(|x| x.tokens.clone()).collect::<Vec<_>>();
     assert_eq!(tokens(&one.completions), tokens(&all.completions[2..4]));
-    // The two completions of a group draw differently, and the seeds matter.
+    // The two completions of a group draw differently, and the row and the seed matter.
     assert_ne!(all.completions[2].tokens, all.completions[3].tokens);
-    let other = GenerateConfig { completion_seeds: Some(seeds.iter().map(|s| s + 1).collect()), ..config.clone() };
-    let moved = generate(&mut model, &prompts(), &other, &mut NoStop).unwrap();
-    assert_ne!(tokens(&moved.completions), tokens(&all.completions));
-    // One seed per completion is required.
-    let short = GenerateConfig { completion_seeds: Some(seeds[..5].to_vec()), ..config };
-    let err = generate(&mut model, &prompts(), &short, &mut NoStop).unwrap_err().to_string();
-    assert!(err.contains("5 completion seeds for 6 completions"), "{err}");
+    let shifted = GenerateConfig { global_rows: Some(GlobalRows { first: 4, total: 6 }), ..config.clone() };
+    let moved = generate(&mut model, &prompts()[1..2], &shifted, &mut NoStop).unwrap();
+    assert_ne!(tokens(&moved.completions), tokens(&one.completions));
+    let reseeded = GenerateConfig { seed: 43, ..config.clone() };
+    let other = generate(&mut model, &prompts(), &reseeded, &mut NoStop).unwrap();
+    assert_ne!(tokens(&other.completions), tokens(&all.completions));
+    // The rows must lie inside the batch.
+    let outside = GenerateConfig { global_rows: Some(GlobalRows { first: 5, total: 6 }), ..config };
+    let err = generate(&mut model, &prompts()[1..2], &outside, &mut NoStop).unwrap_err().to_string();
+    assert!(err.contains("global rows 5..7 lie outside a batch of 6 completions"), "{err}");
 }
 
 #[test]
@@ -443,11 +445,11 @@ fn overlapped_decoding_gives_the_same_results() {
     };
     for config in [greedy_eos, sampling] {
         let on = GenerateConfig {
-            overlap: Some(true),
+            overlap: true,
             ..config.clone()
         };
         let off = GenerateConfig {
-            overlap: Some(false),
+            overlap: false,
             ..config
         };
         let a = generate(&mut model, &prompts(), &on, &mut NoStop).unwrap();

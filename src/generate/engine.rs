@@ -11,9 +11,9 @@ use std::time::Instant;
 
 use mlx_rs::error::Exception;
 use mlx_rs::ops::indexing::TryIndexOp;
-use mlx_rs::{memory, random, transforms, Array, Device, DeviceType};
+use mlx_rs::{memory, random, transforms, Array};
 
-use super::sampling::{sample, sample_rows, Sampled, SamplingParams};
+use super::sampling::{sample, sample_with_noise, Sampled, SamplingParams};
 use crate::error::{GenerateError, ModelError};
 use crate::generate::cache::KvCache;
 use crate::model::CausalLm;
@@ -29,19 +29,19 @@ pub struct GenerateConfig {
     pub sampling: SamplingParams,
     /// Seed of the random keys; the same seed, prompts and settings give the same tokens.
     pub seed: u64,
-    /// One seed per completion (prompt-major, `B * G`), replacing `seed`: each completion
-    /// then draws from keys of its own, so its tokens do not depend on the other rows of
-    /// the batch (data-parallel ranks sample what one process would). `None`: one key
-    /// chain for the whole batch.
-    pub completion_seeds: Option<Vec<u64>>,
+    /// Where this call's completions sit in a larger batch sampled with the same `seed`
+    /// (data-parallel ranks each generating a share of one step): each completion then
+    /// draws the tokens it would draw in that batch, whatever the other rows of this
+    /// call. `None`: this call is the whole batch.
+    pub global_rows: Option<GlobalRows>,
     /// Token ids that end a completion (included in its tokens).
     pub eos_token_ids: Vec<u32>,
     /// Prompt columns per prefill forward pass (bounds prefill memory).
     pub prefill_chunk: usize,
     /// Queue each decoding step before reading the previous one (as mlx-lm does), so
-    /// the device works while the host checks stops. `None`: on for GPUs, off on the
-    /// CPU backend, where the extra scheduling measured slower for small models.
-    pub overlap: Option<bool>,
+    /// the device works while the host checks stops (on by default; faster on the CPU
+    /// backend too).
+    pub overlap: bool,
 }
 
 impl Default for GenerateConfig {
@@ -51,12 +51,21 @@ impl Default for GenerateConfig {
             completions_per_prompt: 1,
             sampling: SamplingParams::default(),
             seed: 0,
-            completion_seeds: None,
+            global_rows: None,
             eos_token_ids: Vec::new(),
             prefill_chunk: 512,
-            overlap: None,
+            overlap: true,
         }
     }
+}
+
+/// This call's `B * G` completions are rows `first..first + B * G` of a batch of `total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GlobalRows {
+    /// Row of the first completion.
+    pub first: usize,
+    /// Completions in the whole batch.
+    pub total: usize,
 }
 
 /// Why a completion ended.
@@ -173,13 +182,9 @@ pub fn generate(
         .collect();
     // Completion index of each cache row.
     let mut active: Vec<usize> = (0..completions.len()).collect();
-    let overlap = match config.overlap {
-        Some(o) => o,
-        None => !matches!(Device::try_default()?.get_type()?, DeviceType::Cpu),
-    };
-    let mut keys = match &config.completion_seeds {
-        Some(seeds) => StepKeys::PerCompletion { seeds: seeds.clone(), step: 0 },
-        None => StepKeys::Chain(random::key(config.seed)?),
+    let mut keys = StepKeys {
+        chain: random::key(config.seed)?,
+        global: config.global_rows,
     };
     let mut current = keys.sample(&logits, &config.sampling, &active)?;
     for step in 0..config.max_tokens {
@@ -187,7 +192,7 @@ pub fn generate(
         // With overlap, the next step is queued for every current row before this one is
         // read, so the device computes while the host checks stop conditions; rows that
         // finish now are dropped from its result afterwards.
-        let mut pending = match overlap && !last {
+        let mut pending = match config.overlap && !last {
             true => Some(decode_step(
                 model,
                 &mut cache,
@@ -282,31 +287,26 @@ fn prefill(
     }
 }
 
-/// The random keys of each decoding step.
-enum StepKeys {
-    /// One key per step for the whole batch, split off a seeded chain.
-    Chain(Array),
-    /// Completion `c` draws its `step`-th token with the key of `seeds[c] + step` (threefry
-    /// keys are a hash input, so neighbouring seeds give unrelated draws).
-    PerCompletion { seeds: Vec<u64>, step: u64 },
+/// The random keys of each decoding step: one per step for the whole batch, split off a
+/// seeded chain.
+struct StepKeys {
+    chain: Array,
+    /// With global rows, each step's Gumbel noise is drawn for the whole global batch and
+    /// every completion takes its own row of it (one draw per step, not one per row).
+    global: Option<GlobalRows>,
 }
 
 impl StepKeys {
     /// Samples the next token of each row; `completions` names the completion of each row.
     fn sample(&mut self, logits: &Array, sampling: &SamplingParams, completions: &[usize]) -> Result<Sampled, Exception> {
-        match self {
-            StepKeys::Chain(chain) => {
-                let (step, rest) = random::split(&*chain, 2)?;
-                *chain = rest;
-                sample(logits, sampling, &step)
-            }
-            StepKeys::PerCompletion { seeds, step } => {
-                let keys = completions
-                    .iter()
-                    .map(|&c| random::key(seeds[c].wrapping_add(*step)))
-                    .collect::<Result<Vec<_>, _>>()?;
-                *step += 1;
-                sample_rows(logits, sampling, &keys)
+        let (step, rest) = random::split(&self.chain, 2)?;
+        self.chain = rest;
+        match self.global {
+            None => sample(logits, sampling, &step),
+            Some(GlobalRows { first, total }) => {
+                let noise = random::gumbel::<f32>(&[total as i32, logits.dim(-1)], &step)?;
+                let rows = index_array(&completions.iter().map(|&c| first + c).collect::<Vec<_>>());
+                sample_with_noise(logits, sampling, &noise.take_axis(&rows, 0)?)
             }
         }
     }
@@ -360,12 +360,12 @@ fn check_request(
             "completions_per_prompt must be at least 1".into(),
         ));
     }
-    if let Some(seeds) = &config.completion_seeds {
-        let expected = prompts.len() * config.completions_per_prompt;
-        if seeds.len() != expected {
+    if let Some(GlobalRows { first, total }) = config.global_rows {
+        let rows = prompts.len() * config.completions_per_prompt;
+        if first + rows > total {
             return Err(GenerateError::Request(format!(
-                "{} completion seeds for {expected} completions",
-                seeds.len()
+                "global rows {first}..{} lie outside a batch of {total} completions",
+                first + rows
             )));
         }
     }

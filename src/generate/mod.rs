@@ -10,7 +10,7 @@ pub mod text;
 
 pub use cache::KvCache;
 pub use engine::{
-    generate, Completion, FinishReason, GenerateConfig, Generation, GenerationStats, NoStop,
+    generate, Completion, FinishReason, GenerateConfig, Generation, GlobalRows, GenerationStats, NoStop,
     StopCondition,
 };
-pub use sampling::{filter_logprobs, policy_logprobs, sample, sample_rows, Sampled, SamplingParams};
+pub use sampling::{filter_logprobs, policy_logprobs, sample, sample_with_noise, Sampled, SamplingParams};

@@ -141,19 +141,10 @@ pub fn sample(logits: &Array, params: &SamplingParams, key: &Array) -> Result<Sa
     })
 }
 
-/// As [`sample`], with one key per row: a row's token depends on its own logits and key
-/// only, not on the other rows of the batch.
-pub fn sample_rows(logits: &Array, params: &SamplingParams, keys: &[Array]) -> Result<Sampled, Exception> {
-    draw(logits, params, |filtered| {
-        let rows = keys
-            .iter()
-            .enumerate()
-            .map(|(row, key)| {
-                random::categorical(&filtered.try_index(row as i32)?, -1, None::<random::ShapeOrCount>, key)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        ops::stack(&rows, 0)
-    })
+/// As [`sample`], with the Gumbel noise (`[R, V]`) given: the token is the argmax of the
+/// filtered log-probs plus the noise, which is what `random::categorical` draws.
+pub fn sample_with_noise(logits: &Array, params: &SamplingParams, noise: &Array) -> Result<Sampled, Exception> {
+    draw(logits, params, |filtered| argmax_axis(&filtered.add(noise)?, -1, false))
 }
 
 /// Greedy argmax, or `pick` over the filtered log-probs; then the picked tokens' log-probs.

@@ -1,14 +1,15 @@
 //! A GRPO step split over data-parallel ranks: which of the step's prompts each rank rolls
-//! out, the seeds that make its groups those one process would sample, and the
-//! per-completion numbers every rank gathers so that advantages (`batch` scaling too),
-//! filters and reward metrics are computed over the whole step, identically everywhere.
+//! out, where its completions sit in the step (so its groups are those one process would
+//! sample), and the per-completion numbers every rank gathers so that advantages (`batch`
+//! scaling too), filters and reward metrics are computed over the whole step, identically
+//! everywhere.
 
 use mlx_rs::error::Exception;
 use mlx_rs::Array;
 
-use super::data::splitmix64;
 use super::rollout::Rollout;
 use crate::distributed::World;
+use crate::generate::GlobalRows;
 use crate::error::TrainError;
 
 /// This rank's consecutive share of a step's prompts.
@@ -37,16 +38,10 @@ impl Shard {
         self.first * group..(self.first + self.len) * group
     }
 
-    /// One sampling seed per completion of the shard, from the step's seed and the
-    /// completion's place in the whole step, so the ranks' groups do not depend on how
-    /// the step is split.
-    pub fn completion_seeds(&self, step_seed: u64, group: usize) -> Vec<u64> {
-        self.completions(group)
-            .map(|c| {
-                let mut state = step_seed ^ (c as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
-                splitmix64(&mut state)
-            })
-            .collect()
+    /// Where the shard's completions sit among the step's `batch_size * group`: sampled
+    /// as rows of the whole step, the ranks' groups do not depend on how it is split.
+    pub fn global_rows(&self, batch_size: usize, group: usize) -> GlobalRows {
+        GlobalRows { first: self.first * group, total: batch_size * group }
     }
 }
 
@@ -111,17 +106,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shards_tile_the_batch_and_seeds_follow_the_global_position() {
+    fn shards_tile_the_batch_and_sample_as_rows_of_the_whole_step() {
         let whole = Shard::new(4, 0, 1).unwrap();
         let halves = [Shard::new(4, 0, 2).unwrap(), Shard::new(4, 1, 2).unwrap()];
         assert_eq!(halves[1], Shard { first: 2, len: 2 });
         assert_eq!(halves[1].completions(3), 6..12);
-        let joined = [halves[0].completion_seeds(9, 3), halves[1].completion_seeds(9, 3)].concat();
-        assert_eq!(joined, whole.completion_seeds(9, 3));
-        let mut distinct = joined.clone();
-        distinct.sort();
-        distinct.dedup();
-        assert_eq!(distinct.len(), 12);
+        assert_eq!(whole.global_rows(4, 3), GlobalRows { first: 0, total: 12 });
+        assert_eq!(halves[0].global_rows(4, 3), GlobalRows { first: 0, total: 12 });
+        assert_eq!(halves[1].global_rows(4, 3), GlobalRows { first: 6, total: 12 });
         let err = Shard::new(6, 0, 4).unwrap_err().to_string();
         assert!(err.contains("batch_size 6") && err.contains("multiple of 4"), "{err}");
     }

@@ -199,9 +199,9 @@ pub fn run(recipe: Recipe, options: &RunOptions) -> Result<RunSummary, TrainErro
     let mut trainer = Trainer {
         data: DataOrder::new(train, seed, session.recipe.data.shuffle),
         metrics,
-        // Any distributed run seeds each completion by its place in the step, so that
+        // Any distributed run samples each completion as a row of the whole step, so that
         // runs on different numbers of ranks sample the same groups.
-        seed_per_completion: session.recipe.distributed.backend != Backend::Off,
+        global_sampling: session.recipe.distributed.backend != Backend::Off,
         session,
         optimizer,
         adapter_config,
@@ -265,7 +265,7 @@ struct Trainer {
     out_dir: PathBuf,
     world: World,
     shard: Shard,
-    seed_per_completion: bool,
+    global_sampling: bool,
 }
 
 impl Trainer {
@@ -391,7 +391,7 @@ impl Trainer {
             completions_per_prompt: group,
             sampling: self.session.sampling,
             seed,
-            completion_seeds: self.seed_per_completion.then(|| shard.completion_seeds(seed, group)),
+            global_rows: self.global_sampling.then(|| shard.global_rows(g.batch_size as usize, group)),
             eos_token_ids: self.session.tokenizer.eos_token_ids().to_vec(),
             ..GenerateConfig::default()
         };

@@ -230,6 +230,11 @@ impl Linear {
     }
 }
 
+/// Rows from which a quantized product on the CPU goes through a dense copy of `W`
+/// (measured on 2 x86 cores, 1024 x 3072 at 4 bits: 19 vs 12 ms at 8 rows, 151 vs 17 ms
+/// at 64); the copy lives until the product is done, or until the backward pass in training.
+const DENSE_ON_CPU_FROM_ROWS: i32 = 8;
+
 /// `x @ W^T` for a dense or quantized `W` (`[out, in]`).
 pub(crate) fn project(
     x: &Array,
@@ -244,7 +249,14 @@ pub(crate) fn project(
             let shape = x.shape();
             let (lead, features) = shape.split_at(shape.len() - 1);
             let rows = x.reshape(&[-1, features[0]])?;
-            let y = ops::quantized_matmul(&rows, weight, scales, biases, true, q.group_size, q.bits)?;
+            let y = if rows.dim(0) >= DENSE_ON_CPU_FROM_ROWS && crate::mlx_info::default_device_is_cpu()? {
+                // MLX's CPU quantized kernel costs the same per row as a matrix-vector
+                // product; a dense copy through BLAS is cheaper from a few rows on.
+                let dense = ops::dequantize(weight, scales, biases, q.group_size, q.bits)?;
+                ops::matmul(&rows, dense.t())?
+            } else {
+                ops::quantized_matmul(&rows, weight, scales, biases, true, q.group_size, q.bits)?
+            };
             y.reshape(&[lead, &[y.dim(-1)]].concat())
         }
         None => ops::matmul(x, weight.t()),

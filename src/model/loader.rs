@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use mlx_rs::module::ModuleParameters;
-use mlx_rs::{Device, DeviceType, Dtype};
+use mlx_rs::Dtype;
 
 use super::attention::Attention;
 use super::config::{ConfigFile, QuantParams};
@@ -51,10 +51,7 @@ impl LoadOptions {
         Ok(match self.dtype {
             ComputeDtype::Fixed(d) => Some(d),
             ComputeDtype::Checkpoint => None,
-            ComputeDtype::Auto => {
-                let device = Device::try_default()?;
-                matches!(device.get_type()?, DeviceType::Cpu).then_some(Dtype::Float32)
-            }
+            ComputeDtype::Auto => crate::mlx_info::default_device_is_cpu()?.then_some(Dtype::Float32),
         })
     }
 
