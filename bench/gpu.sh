@@ -61,7 +61,8 @@ generate)
     [ -d "$MODEL" ] || $RUN "$BIN" bench random-model --config bench/configs/qwen3-0.6b-q4.json --tokenizer "$DIR/tokenizer" --out "$MODEL"
     { date -u; nvidia-smi --query-gpu=name --format=csv,noheader
       $RUN "$BIN" bench generate --model "$MODEL" --repeats 3
-      [ "$PYTHON_SIDE" = 0 ] || $RUN python3 bench/mlx_lm_generate.py --model "$MODEL" --keep-dtype --repeats 3
+      # One mlx-lm run on the H200 once hung past 100 s for no reason found: bound it.
+      [ "$PYTHON_SIDE" = 0 ] || $RUN timeout 300 python3 bench/mlx_lm_generate.py --model "$MODEL" --keep-dtype --repeats 3
     } 2>&1 | tee "$OUT/generate$TAG.md"
     ;;
 grpo)
