@@ -371,6 +371,15 @@ pub enum TrainError {
     Mlx(#[from] mlx_rs::error::Exception),
     #[error("training data: {0}")]
     Data(String),
+    #[error("model.quantize in the recipe: {0}")]
+    Quantize(String),
+    #[error(
+        "output_dir {} already holds a run; continue it with `--resume {}`, start over with \
+         `--overwrite`, or choose another `output_dir`",
+        dir.display(),
+        dir.display()
+    )]
+    OutputDirInUse { dir: std::path::PathBuf },
     #[error("cannot write the checkpoint: {0}")]
     Checkpoint(String),
     #[error("cannot resume from {}: {detail}", dir.display())]

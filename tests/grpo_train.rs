@@ -151,7 +151,7 @@ fn an_interrupt_saves_a_checkpoint_after_the_current_step() {
     assert!(root.path().join("run/0000001_adapters.safetensors").is_file());
     // Starting again over that run is refused (it would mix two runs) unless asked for.
     let err = run(recipe(root.path(), "run", 1, &[]), &RunOptions::default()).unwrap_err().to_string();
-    assert!(err.contains("already holds a run") && err.contains("--resume"), "{err}");
+    assert!(err.starts_with("output_dir ") && err.contains("already holds a run") && err.contains("--resume"), "{err}");
     std::fs::write(root.path().join("run/notes.txt"), "mine").unwrap();
     let options = RunOptions { overwrite: true, ..RunOptions::default() };
     run(recipe(root.path(), "run", 2, &[]), &options).unwrap();

@@ -81,7 +81,7 @@ impl Session {
         let quantize = match &recipe.model.quantize {
             Some(q) => Some(
                 QuantParams::new(q.group_size as i32, q.bits as i32)
-                    .map_err(|detail| TrainError::Data(format!("model.quantize: {detail}")))?,
+                    .map_err(TrainError::Quantize)?,
             ),
             None => None,
         };
@@ -221,12 +221,7 @@ fn clear_previous_run(dir: &Path, overwrite: bool) -> Result<(), TrainError> {
         return Ok(());
     }
     if !overwrite {
-        return Err(TrainError::Data(format!(
-            "output_dir {} already holds a run; continue it with `--resume {}`, start over with \
-             `--overwrite`, or choose another `output_dir`",
-            dir.display(),
-            dir.display()
-        )));
+        return Err(TrainError::OutputDirInUse { dir: dir.to_path_buf() });
     }
     let entries = std::fs::read_dir(dir).map_err(|source| TrainError::Io { path: dir.to_path_buf(), source })?;
     for entry in entries.flatten() {
