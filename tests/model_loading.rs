@@ -80,6 +80,12 @@ fn assert_close(ours: &[f32], golden: &[f32], tolerance: f32, what: &str) {
     );
 }
 
+/// The model's logits for `name`'s golden prompt are mlx-lm's within 1e-4 relative.
+fn assert_golden_logits(model: &mut CausalLm, name: &str, what: &str) {
+    let g = golden(name);
+    assert_close(&logits_of(model, name), &flat_f32s(&g["logits"]), 1e-4, what);
+}
+
 #[test]
 fn a_missing_tensor_is_named_with_its_file() {
     let (_tmp, dir) = copy_fixture("llama_f32");
@@ -306,13 +312,7 @@ fn mistral_is_read_as_llama() {
     });
     let mut model = load(&dir, &f32_options()).unwrap();
     assert_eq!(model.spec().model_type, "mistral");
-    let g = golden("llama_f32");
-    assert_close(
-        &logits_of(&mut model, "llama_f32"),
-        &flat_f32s(&g["logits"]),
-        1e-4,
-        "mistral",
-    );
+    assert_golden_logits(&mut model, "llama_f32", "mistral");
 }
 
 #[test]
@@ -325,13 +325,7 @@ fn without_a_tie_setting_the_lm_head_decides() {
         let mut model = load(&dir, &f32_options()).unwrap();
         assert_eq!(model.spec().tie_word_embeddings, Some(tied), "{name}");
         assert_eq!(model.lm_head.is_none(), tied);
-        let g = golden(name);
-        assert_close(
-            &logits_of(&mut model, name),
-            &flat_f32s(&g["logits"]),
-            1e-4,
-            name,
-        );
+        assert_golden_logits(&mut model, name, name);
     }
 }
 
@@ -366,13 +360,7 @@ fn dequantize_at_load_gives_dense_layers_with_the_same_logits() {
         let layer = &model.model.layers[0];
         assert!(layer.mlp.gate_proj.quant.is_none() && layer.mlp.gate_proj.scales.is_none());
         assert!(model.model.embed_tokens.quant.is_none());
-        let g = golden(name);
-        assert_close(
-            &logits_of(&mut model, name),
-            &flat_f32s(&g["logits"]),
-            1e-4,
-            name,
-        );
+        assert_golden_logits(&mut model, name, name);
     }
 }
 
