@@ -10,6 +10,7 @@ same Markdown table.
   (completion_batch_size = prefill_batch_size = B*G).
 
 EOS is disabled on both sides so that every completion has exactly --max-tokens tokens.
+--lora-rank R puts mlx-lm LoRA layers on every linear (as a GRPO rollout runs).
 On the CPU the model is cast to float32 (`model.set_dtype`), as lora-grpo's loader does
 there: MLX emulates bf16 arithmetic on the CPU (about 7x slower). --keep-dtype skips it.
 Prefill and decode times are mlx-lm's own accounting (prompt_tps / generation_tps of the
@@ -22,6 +23,7 @@ import time
 import mlx.core as mx
 from mlx_lm import batch_generate, load, stream_generate
 from mlx_lm.sample_utils import make_sampler
+from mlx_lm.tuner.utils import linear_to_lora_layers
 
 
 def bench_prompt(index, length, vocab):
@@ -76,6 +78,7 @@ def main():
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--keep-dtype", action="store_true")
+    p.add_argument("--lora-rank", type=int, help="LoRA adapters of this rank on every linear of every block")
     args = p.parse_args()
 
     mx.random.seed(args.seed)
@@ -83,10 +86,14 @@ def main():
     model, tokenizer = load(args.model)
     if not args.keep_dtype and mx.default_device() == mx.cpu:
         model.set_dtype(mx.float32)
+    if args.lora_rank:
+        # mlx-lm's own LoRA layers, as mlx-lm-lora's rollouts run them.
+        linear_to_lora_layers(model, len(model.layers), dict(rank=args.lora_rank, scale=20.0, dropout=0.0))
     mx.eval(model.parameters())
     tokenizer.eos_token_ids = []
     vocab = model.args.vocab_size
-    print(f"model: {args.model}{' (checkpoint dtype)' if args.keep_dtype else ''}")
+    lora = f", LoRA rank {args.lora_rank} on every linear" if args.lora_rank else ""
+    print(f"model: {args.model}{' (checkpoint dtype)' if args.keep_dtype else ''}{lora}")
     print(f"MLX {mx.__version__} on {mx.default_device()}; weights {mx.get_active_memory() / 1e6:.1f} MB, "
           f"loaded in {time.perf_counter() - start:.1f} s\n")
 

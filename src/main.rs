@@ -307,6 +307,10 @@ struct BenchGenerateArgs {
     /// Dequantize the weights at load (faster on the CPU, more memory).
     #[arg(long)]
     dequantize: bool,
+    /// Attach fresh LoRA adapters of this rank to every linear of every block, as a GRPO
+    /// rollout runs them (they start at zero, so the text is the base model's).
+    #[arg(long, value_name = "RANK")]
+    lora_rank: Option<i32>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -544,7 +548,9 @@ fn run_bench(command: BenchCommand) -> Result<()> {
             return Ok(());
         }
     };
-    let BenchGenerateArgs { model, config, seed, prompt_tokens, max_tokens, batch, group, temperature, repeats, dequantize } = args;
+    let BenchGenerateArgs {
+        model, config, seed, prompt_tokens, max_tokens, batch, group, temperature, repeats, dequantize, lora_rank,
+    } = args;
     let options = lora_grpo::model::LoadOptions { dequantize, ..Default::default() };
     let started = std::time::Instant::now();
     let (mut lm, source) = match (model, config) {
@@ -556,10 +562,21 @@ fn run_bench(command: BenchCommand) -> Result<()> {
         (None, None) => anyhow::bail!("give --model DIR or --config FILE"),
     };
     let load_seconds = started.elapsed().as_secs_f64();
+    if let Some(rank) = lora_rank {
+        let parameters = lora_grpo::lora::LoraParameters { rank, scale: 20.0, dropout: 0.0, keys: None };
+        let config = lora_grpo::lora::AdapterConfig {
+            fine_tune_type: "lora".into(),
+            num_layers: -1,
+            lora_parameters: parameters,
+            extra: Default::default(),
+        };
+        lora_grpo::lora::attach(&mut lm, &config, seed)?;
+    }
     let device = mlx_rs::Device::try_default()?;
     println!(
-        "model: {source}{}\nMLX {} on {device}; weights {:.1} MB, loaded in {load_seconds:.1} s\n",
+        "model: {source}{}{}\nMLX {} on {device}; weights {:.1} MB, loaded in {load_seconds:.1} s\n",
         if dequantize { " (dequantized at load)" } else { "" },
+        lora_rank.map(|r| format!(", LoRA rank {r} on every linear")).unwrap_or_default(),
         lora_grpo::mlx_info::version().unwrap_or_default(),
         mlx_rs::memory::active_memory()? as f64 / 1e6,
     );
