@@ -284,11 +284,8 @@ impl Module<&Array> for Linear {
                     true => dropout(x, self.lora_dropout)?,
                     false => x.clone(),
                 };
-                let update = x
-                    .matmul(a)?
-                    .matmul(b)?
-                    .multiply(Array::from_f32(self.lora_scale))?;
-                y.add(update.as_dtype(y.dtype())?)
+                let update = x.matmul(a)?.matmul(b)?;
+                super::fused::add_scaled(&y, &update, &Array::from_f32(self.lora_scale))
             }
             _ => Ok(y),
         }

@@ -1,14 +1,12 @@
 //! The gated feed-forward block: `down(silu(gate(x)) * up(x))`.
 
-use std::cell::RefCell;
-
 use mlx_rs::error::Exception;
 use mlx_rs::macros::ModuleParameters;
 use mlx_rs::module::Module;
-use mlx_rs::transforms::compile::compile;
-use mlx_rs::{ops, Array};
+use mlx_rs::Array;
 
 use super::config::ModelSpec;
+use super::fused::swiglu;
 use super::linear::Linear;
 use super::weights::WeightSource;
 use crate::error::ModelError;
@@ -55,23 +53,4 @@ impl Module<&Array> for Mlp {
     }
 
     fn training_mode(&mut self, _mode: bool) {}
-}
-
-/// A compiled two-input function, kept for the life of its thread.
-type Compiled2 = Box<dyn for<'a> FnMut((&'a Array, &'a Array)) -> Result<Array, Exception>>;
-
-thread_local! {
-    // Compiled once per thread: mlx-rs gives every `compile` call a new cache id, so a
-    // function compiled at each call (as `nn::silu` is) is traced again every time.
-    static SWIGLU: RefCell<Compiled2> = RefCell::new(Box::new(compile(
-        |(gate, up): (&Array, &Array)| -> Result<Array, Exception> {
-            gate.multiply(ops::sigmoid(gate)?)?.multiply(up)
-        },
-        true,
-    )));
-}
-
-/// `silu(gate) * up` as one fused kernel (a decoding step is bound by kernel launches).
-fn swiglu(gate: &Array, up: &Array) -> Result<Array, Exception> {
-    SWIGLU.with(|f| (f.borrow_mut())((gate, up)))
 }

@@ -11,6 +11,7 @@
 pub mod attention;
 pub mod config;
 pub mod embedding;
+pub mod fused;
 pub mod linear;
 pub mod llama;
 pub mod loader;
