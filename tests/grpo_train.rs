@@ -89,6 +89,19 @@ fn training_raises_the_reward_and_writes_mlx_lm_adapters() {
     assert_eq!(config["num_layers"], -1);
     assert_eq!(config["lora_parameters"]["rank"], 4);
     assert!(summary.eval_before.is_some() && summary.eval_after.is_some());
+    // The curve's accuracy line runs through the evaluations before and after training.
+    let svg = std::fs::read_to_string(out.join("reward_curve.svg")).unwrap();
+    let lines: Vec<usize> = svg.split("points=\"").skip(1).map(|p| p.split('"').next().unwrap().split(' ').count()).collect();
+    assert_eq!(lines, vec![12, eval_steps(&out).len()], "{svg}");
+    assert_eq!(eval_steps(&out), vec![0, 12]);
+}
+
+fn eval_steps(dir: &Path) -> Vec<u64> {
+    std::fs::read_to_string(dir.join("eval.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap())
+        .collect()
 }
 
 #[test]
@@ -98,11 +111,17 @@ fn a_resumed_run_ends_with_the_adapters_of_an_uninterrupted_one() {
     let root = tempfile::tempdir().unwrap();
     run(recipe(root.path(), "whole", 4, &dropout), &RunOptions::default()).unwrap();
     run(recipe(root.path(), "parts", 2, &dropout), &RunOptions::default()).unwrap();
-    let options = RunOptions { resume: Some(root.path().join("parts")), ..RunOptions::default() };
+    // Moved (as to another machine): the resumed run continues where it now is, not in the
+    // saved recipe's output_dir.
+    std::fs::rename(root.path().join("parts"), root.path().join("moved")).unwrap();
+    let options = RunOptions { resume: Some(root.path().join("moved")), ..RunOptions::default() };
     let summary = run(recipe(root.path(), "parts", 4, &dropout), &options).unwrap();
     assert_eq!(summary.steps, 4);
+    assert!(!root.path().join("parts").exists(), "the resumed run wrote into the old output_dir");
+    // Before training, at the end of the first 2 steps, and at the end.
+    assert_eq!(eval_steps(&root.path().join("moved")), vec![0, 2, 4]);
     let whole = adapters(&root.path().join("whole/adapters.safetensors"));
-    let parts = adapters(&root.path().join("parts/adapters.safetensors"));
+    let parts = adapters(&root.path().join("moved/adapters.safetensors"));
     assert_eq!(whole.keys().collect::<Vec<_>>(), parts.keys().collect::<Vec<_>>());
     // Two identical uninterrupted runs already differ by ~2e-6 here (OpenBLAS threading
     // changes summation order); a lost optimizer moment or data position moves far more.
@@ -111,11 +130,11 @@ fn a_resumed_run_ends_with_the_adapters_of_an_uninterrupted_one() {
         .flat_map(|(k, a)| a.iter().zip(&parts[k]).map(|(x, y)| (x - y).abs()))
         .fold(0f32, f32::max);
     assert!(worst < 1e-4, "adapters differ after resume by {worst}");
-    let (rw, rp) = (rewards(&root.path().join("whole")), rewards(&root.path().join("parts")));
+    let (rw, rp) = (rewards(&root.path().join("whole")), rewards(&root.path().join("moved")));
     assert_eq!(rw.len(), 4);
     assert!(rw.iter().zip(&rp).all(|(a, b)| (a - b).abs() < 1e-3), "{rw:?} vs {rp:?}");
     let config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root.path().join("parts/adapter_config.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(root.path().join("moved/adapter_config.json")).unwrap()).unwrap();
     assert!((config["lora_parameters"]["dropout"].as_f64().unwrap() - 0.2).abs() < 1e-6);
 }
 

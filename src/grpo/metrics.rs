@@ -1,5 +1,5 @@
-//! Run visibility: one JSON line per step in `metrics.jsonl`, and at the end a reward /
-//! accuracy curve as SVG next to the adapters.
+//! Run visibility: one JSON line per step in `metrics.jsonl`, one per evaluation in
+//! `eval.jsonl`, and at the end a reward / accuracy curve as SVG next to the adapters.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -7,18 +7,19 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub const METRICS_FILE: &str = "metrics.jsonl";
+pub const EVAL_FILE: &str = "eval.jsonl";
 pub const CURVE_FILE: &str = "reward_curve.svg";
 
-/// Appends step records to `metrics.jsonl`.
-pub struct MetricsLog {
+/// A JSON-lines file of records that carry a `step` (`metrics.jsonl`, `eval.jsonl`).
+pub struct StepLog {
     path: PathBuf,
 }
 
-impl MetricsLog {
-    /// Opens the log in `dir`; on resume drops records past `keep_through_step` (steps
-    /// that the checkpoint being resumed does not contain).
-    pub fn open(dir: &Path, keep_through_step: u64) -> std::io::Result<Self> {
-        let path = dir.join(METRICS_FILE);
+impl StepLog {
+    /// Opens `dir/name`; on resume drops records past `keep_through_step` (steps that the
+    /// checkpoint being resumed does not contain).
+    pub fn open(dir: &Path, name: &str, keep_through_step: u64) -> std::io::Result<Self> {
+        let path = dir.join(name);
         if path.exists() {
             let kept: Vec<String> = std::fs::read_to_string(&path)?
                 .lines()
@@ -31,13 +32,17 @@ impl MetricsLog {
             }
             crate::atomic::write_bytes(&path, text.as_bytes())?;
         }
-        Ok(MetricsLog { path })
+        Ok(StepLog { path })
     }
 
     pub fn append(&mut self, record: &impl Serialize) -> std::io::Result<()> {
         let line = serde_json::to_string(record).map_err(std::io::Error::other)?;
         let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?;
         writeln!(file, "{line}")
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Every record so far, as JSON objects.
@@ -114,11 +119,11 @@ mod tests {
     #[test]
     fn resume_drops_records_after_the_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
-        let mut log = MetricsLog::open(dir.path(), 0).unwrap();
+        let mut log = StepLog::open(dir.path(), METRICS_FILE, 0).unwrap();
         for step in 1..=4u64 {
             log.append(&serde_json::json!({"step": step, "reward": step as f64 / 10.0})).unwrap();
         }
-        let log = MetricsLog::open(dir.path(), 2).unwrap();
+        let log = StepLog::open(dir.path(), METRICS_FILE, 2).unwrap();
         let steps: Vec<u64> = log.records().unwrap().iter().map(|r| r["step"].as_u64().unwrap()).collect();
         assert_eq!(steps, vec![1, 2]);
     }

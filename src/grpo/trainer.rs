@@ -19,7 +19,7 @@ use super::checkpoint::{self, TrainerState};
 use super::data::{splitmix64, DataOrder};
 use super::eval::{evaluate, EvalResult};
 use super::loss::LossConfig;
-use super::metrics::{svg_chart, MetricsLog, CURVE_FILE};
+use super::metrics::{svg_chart, StepLog, CURVE_FILE, EVAL_FILE, METRICS_FILE};
 use super::rollout::{combine, render_prompt, sample_completions, score, RenderedPrompt, Rollout};
 use super::shard::{CompletionTable, Shard};
 use super::step::{update, UpdateSettings, UpdateStats};
@@ -149,6 +149,19 @@ pub fn run(recipe: Recipe, options: &RunOptions) -> Result<RunSummary, TrainErro
             recipe.grpo.batch_size
         );
     }
+    // A resumed run continues in the directory it was resumed from, wherever the saved
+    // recipe's (possibly relative) output_dir points.
+    let mut recipe = recipe;
+    if let Some(dir) = &options.resume {
+        if !same_dir(dir, &recipe.output_dir) && world.is_main() {
+            eprintln!(
+                "lora-grpo: resuming in {}; the recipe's output_dir {} is not used",
+                dir.display(),
+                recipe.output_dir.display()
+            );
+        }
+        recipe.output_dir = dir.clone();
+    }
     let out_dir = recipe.output_dir.clone();
     if world.is_main() {
         if options.resume.is_none() {
@@ -192,13 +205,13 @@ pub fn run(recipe: Recipe, options: &RunOptions) -> Result<RunSummary, TrainErro
             eval_samples.len()
         );
     }
-    let metrics = match world.is_main() {
-        true => Some(MetricsLog::open(&out_dir, state.step).map_err(|source| TrainError::Io { path: out_dir.clone(), source })?),
+    let logs = match world.is_main() {
+        true => Some(RunLogs::open(&out_dir, state.step)?),
         false => None,
     };
     let mut trainer = Trainer {
         data: DataOrder::new(train, seed, session.recipe.data.shuffle),
-        metrics,
+        logs,
         // Any distributed run samples each completion as a row of the whole step, so that
         // runs on different numbers of ranks sample the same groups.
         global_sampling: session.recipe.distributed.backend != Backend::Off,
@@ -211,6 +224,13 @@ pub fn run(recipe: Recipe, options: &RunOptions) -> Result<RunSummary, TrainErro
         shard,
     };
     trainer.run(&eval_samples, options)
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
 
 /// Refuses to start over a previous run unless `overwrite`, which removes its files
@@ -232,8 +252,8 @@ fn clear_previous_run(dir: &Path, overwrite: bool) -> Result<(), TrainError> {
                 lora::CONFIG_FILE,
                 checkpoint::STATE_FILE,
                 checkpoint::OPTIMIZER_FILE,
-                super::metrics::METRICS_FILE,
-                super::metrics::CURVE_FILE,
+                METRICS_FILE,
+                CURVE_FILE,
                 EVAL_FILE,
                 RECIPE_FILE,
             ]
@@ -245,9 +265,8 @@ fn clear_previous_run(dir: &Path, overwrite: bool) -> Result<(), TrainError> {
     Ok(())
 }
 
-/// The resolved recipe and eval results saved with each run.
+/// The resolved recipe saved with each run.
 pub const RECIPE_FILE: &str = "recipe.yaml";
-pub const EVAL_FILE: &str = "eval.jsonl";
 
 struct Trainer {
     session: Session,
@@ -255,8 +274,8 @@ struct Trainer {
     optimizer: AdamW,
     adapter_config: AdapterConfig,
     state: TrainerState,
-    /// Rank 0's metrics file; other ranks write nothing.
-    metrics: Option<MetricsLog>,
+    /// Rank 0's metrics and eval files; other ranks write nothing.
+    logs: Option<RunLogs>,
     out_dir: PathBuf,
     world: World,
     shard: Shard,
@@ -309,8 +328,8 @@ impl Trainer {
                 say(&bar, format!("step {step}: eval accuracy {:.1}%", 100.0 * result.accuracy));
                 record.insert("eval_accuracy".into(), json!(result.accuracy));
             }
-            if let Some(metrics) = &mut self.metrics {
-                metrics.append(&record).map_err(|source| TrainError::Io { path: self.out_dir.clone(), source })?;
+            if let Some(logs) = &mut self.logs {
+                logs.metrics.append(&record).map_err(|source| TrainError::Io { path: logs.metrics.path().into(), source })?;
             }
             // Ranks stop together, at the step where one of them saw the interrupt.
             let interrupted = match self.world.is_distributed() {
@@ -349,9 +368,10 @@ impl Trainer {
 
     fn evaluate(&mut self, samples: &[Sample], step: u64) -> Result<EvalResult, TrainError> {
         let result = self.session.evaluate(samples)?;
-        let path = self.out_dir.join(EVAL_FILE);
-        let line = json!({"step": step, "accuracy": result.accuracy, "reward_means": result.reward_means, "samples": result.samples});
-        append_line(&path, &line.to_string()).map_err(|source| TrainError::Io { path, source })?;
+        if let Some(logs) = &mut self.logs {
+            let line = json!({"step": step, "accuracy": result.accuracy, "reward_means": result.reward_means, "samples": result.samples});
+            logs.eval.append(&line).map_err(|source| TrainError::Io { path: logs.eval.path().into(), source })?;
+        }
         Ok(result)
     }
 
@@ -506,17 +526,16 @@ impl Trainer {
     }
 
     fn write_curve(&self) -> Result<(), TrainError> {
-        let Some(metrics) = &self.metrics else { return Ok(()) };
-        let records = metrics.records().map_err(|source| TrainError::Io { path: self.out_dir.clone(), source })?;
-        let series = |key: &str| -> Vec<(f64, f64)> {
-            records
-                .iter()
-                .filter_map(|r| Some((r.get("step")?.as_f64()?, r.get(key)?.as_f64()?)))
-                .collect()
+        let Some(logs) = &self.logs else { return Ok(()) };
+        // (step, value) of `key` in every record of `log`.
+        let series = |log: &StepLog, key: &str| -> Result<Vec<(f64, f64)>, TrainError> {
+            let records = log.records().map_err(|source| TrainError::Io { path: log.path().into(), source })?;
+            Ok(records.iter().filter_map(|r| Some((r.get("step")?.as_f64()?, r.get(key)?.as_f64()?))).collect())
         };
+        // Accuracy from eval.jsonl: it also holds the evaluations before and after training.
         let svg = svg_chart(
             "GRPO: training reward and eval accuracy",
-            &[("reward_mean", series("reward_mean")), ("eval_accuracy", series("eval_accuracy"))],
+            &[("reward_mean", series(&logs.metrics, "reward_mean")?), ("eval_accuracy", series(&logs.eval, "accuracy")?)],
         );
         let path = self.out_dir.join(CURVE_FILE);
         crate::atomic::write_bytes(&path, svg.as_bytes()).map_err(|source| TrainError::Io { path, source })
@@ -578,10 +597,20 @@ fn say(bar: &ProgressBar, line: String) {
     }
 }
 
-fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-    writeln!(file, "{line}")
+/// Rank 0's `metrics.jsonl` and `eval.jsonl`.
+struct RunLogs {
+    metrics: StepLog,
+    eval: StepLog,
+}
+
+impl RunLogs {
+    /// Opens both in `dir`, dropping records past the step a resumed checkpoint holds.
+    fn open(dir: &Path, step: u64) -> Result<Self, TrainError> {
+        let open = |name: &str| {
+            StepLog::open(dir, name, step).map_err(|source| TrainError::Io { path: dir.join(name), source })
+        };
+        Ok(Self { metrics: open(METRICS_FILE)?, eval: open(EVAL_FILE)? })
+    }
 }
 
 /// Evaluates a recipe's model (with an optional adapter directory) on its eval split.
