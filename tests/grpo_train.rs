@@ -1,6 +1,7 @@
 //! End-to-end GRPO runs on a tiny model: the reward it is trained on goes up, an
 //! interrupted run keeps its checkpoint, a resumed run ends with exactly the adapters
-//! of an uninterrupted one, and micro-batching does not change an update.
+//! of an uninterrupted one (also when moved), resuming refuses a changed adapter or
+//! incomplete optimizer state, and micro-batching does not change an update.
 //! Run with `--test-threads=1` (MLX).
 
 #[path = "plugin_build/mod.rs"]
@@ -180,3 +181,28 @@ fn an_interrupt_saves_a_checkpoint_after_the_current_step() {
     assert!(root.path().join("run/notes.txt").is_file(), "files a run did not write are kept");
 }
 
+
+#[test]
+fn resume_refuses_a_changed_adapter_or_incomplete_optimizer_state() {
+    let root = tempfile::tempdir().unwrap();
+    run(recipe(root.path(), "run", 2, &[]), &RunOptions::default()).unwrap();
+    let dir = root.path().join("run");
+    let resume = || RunOptions { resume: Some(dir.clone()), ..RunOptions::default() };
+
+    let scale = ["lora.scale=5.0".to_string()];
+    let err = run(recipe(root.path(), "run", 3, &scale), &resume()).unwrap_err().to_string();
+    assert!(err.contains("scale 5, dropout 0") && err.contains("adapter_config.json (num_layers -1, rank 4, scale 10,"), "{err}");
+
+    // Drop one parameter's moments: resuming would silently restart them from zero.
+    let file = dir.join("optimizer.safetensors");
+    let (mut moments, metadata) = mlx_rs::Array::load_safetensors_with_metadata(&file).unwrap();
+    let key = "model.layers.1.mlp.down_proj.lora_b";
+    assert!(moments.remove(&format!("{key}.m")).is_some() && moments.remove(&format!("{key}.v")).is_some());
+    let metadata: std::collections::HashMap<String, String> = metadata.into_iter().collect();
+    // Loaded arrays read the file lazily: write beside it, then replace it.
+    let edited = dir.join("edited.safetensors");
+    mlx_rs::Array::save_safetensors(moments, Some(&metadata), &edited).unwrap();
+    std::fs::rename(&edited, &file).unwrap();
+    let err = run(recipe(root.path(), "run", 3, &[]), &resume()).unwrap_err().to_string();
+    assert!(err.contains("optimizer.safetensors has no moments for `model.layers.1.mlp.down_proj.lora_b`"), "{err}");
+}

@@ -2,6 +2,7 @@
 //! continue exactly (optimizer moments, update count, data position). Every file is
 //! written atomically; `trainer_state.json` goes last and names the step the others hold.
 
+use mlx_rs::module::ModuleParameters;
 use mlx_rs::Array;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -61,8 +62,23 @@ pub fn save(
 
 /// Restores adapters (from the state's step), optimizer moments and the state from `dir`;
 /// the model must already carry adapters of the same config.
-pub fn restore(dir: &Path, model: &mut CausalLm, optimizer: &mut AdamW) -> Result<TrainerState, TrainError> {
+pub fn restore(
+    dir: &Path,
+    model: &mut CausalLm,
+    adapter_config: &AdapterConfig,
+    optimizer: &mut AdamW,
+) -> Result<TrainerState, TrainError> {
     let resume_error = |detail: String| TrainError::Resume { dir: dir.to_path_buf(), detail };
+    // Changing the adapter's shape or scale mid-run would silently train something else.
+    let saved = AdapterConfig::read(dir)?;
+    if (saved.num_layers, &saved.lora_parameters) != (adapter_config.num_layers, &adapter_config.lora_parameters) {
+        return Err(resume_error(format!(
+            "the recipe's adapter ({}) differs from the run's {} ({}); resume with the run's own recipe.yaml",
+            describe(adapter_config),
+            lora::CONFIG_FILE,
+            describe(&saved)
+        )));
+    }
     let state_path = dir.join(STATE_FILE);
     let text = std::fs::read_to_string(&state_path)
         .map_err(|e| resume_error(format!("cannot read {STATE_FILE}: {e} (is this a lora-grpo run directory?)")))?;
@@ -90,6 +106,33 @@ pub fn restore(dir: &Path, model: &mut CausalLm, optimizer: &mut AdamW) -> Resul
             .ok_or_else(|| resume_error(format!("{OPTIMIZER_FILE} has `{m_key}` without `{name}.v`")))?;
         moment_state.insert(Rc::from(name), (moments[m_key].clone(), v.clone()));
     }
+    // After the first update every trainable parameter has both moments, shaped like it.
+    if state.updates > 0 {
+        let trainable = model.trainable_parameters().flatten();
+        for (name, param) in trainable.iter() {
+            let (m, v) = moment_state
+                .get(name)
+                .ok_or_else(|| resume_error(format!("{OPTIMIZER_FILE} has no moments for `{name}`")))?;
+            if m.shape() != param.shape() || v.shape() != param.shape() {
+                return Err(resume_error(format!(
+                    "{OPTIMIZER_FILE}: the moments of `{name}` have shapes {:?} / {:?}, the parameter {:?}",
+                    m.shape(),
+                    v.shape(),
+                    param.shape()
+                )));
+            }
+        }
+        if let Some(extra) = moment_state.keys().find(|k| !trainable.contains_key(*k)) {
+            return Err(resume_error(format!("{OPTIMIZER_FILE} has moments for `{extra}`, which is not trained")));
+        }
+    }
     optimizer.set_updates(state.updates);
     Ok(state)
+}
+
+/// `num_layers -1, rank 8, scale 20, dropout 0, keys all` for error messages.
+fn describe(config: &AdapterConfig) -> String {
+    let p = &config.lora_parameters;
+    let keys = p.keys.as_ref().map_or("all".to_string(), |k| k.join(","));
+    format!("num_layers {}, rank {}, scale {}, dropout {}, keys {keys}", config.num_layers, p.rank, p.scale, p.dropout)
 }

@@ -187,7 +187,7 @@ pub fn run(recipe: Recipe, options: &RunOptions) -> Result<RunSummary, TrainErro
     let g = &session.recipe.grpo;
     let mut optimizer = AdamW::new(&session.recipe.optimizer, g.total_updates());
     let state = match &options.resume {
-        Some(dir) => checkpoint::restore(dir, &mut session.model, &mut optimizer)?,
+        Some(dir) => checkpoint::restore(dir, &mut session.model, &adapter_config, &mut optimizer)?,
         None => TrainerState { step: 0, updates: 0, cursor: 0, seed },
     };
     if state.seed != seed {
