@@ -70,7 +70,10 @@ pub fn restore(
 ) -> Result<TrainerState, TrainError> {
     let resume_error = |detail: String| TrainError::Resume { dir: dir.to_path_buf(), detail };
     // Changing the adapter's shape or scale mid-run would silently train something else.
-    let saved = AdapterConfig::read(dir)?;
+    let mut saved = AdapterConfig::read(dir)?;
+    if saved.lora_parameters.keys.is_none() {
+        saved.lora_parameters.keys = Some(lora::block_keys(model));
+    }
     if (saved.num_layers, &saved.lora_parameters) != (adapter_config.num_layers, &adapter_config.lora_parameters) {
         return Err(resume_error(format!(
             "the recipe's adapter ({}) differs from the run's {} ({}); resume with the run's own recipe.yaml",

@@ -100,7 +100,13 @@ impl Session {
     }
 
     /// The adapter config the recipe's `lora` section describes.
-    pub fn adapter_config(&self) -> Result<AdapterConfig, TrainError> {
+    /// The run's adapter config, `keys` always written out: older mlx-lm releases read a
+    /// missing `keys` as per-architecture defaults (such as q_proj and v_proj only).
+    pub fn adapter_config(&mut self) -> Result<AdapterConfig, TrainError> {
+        let keys = match &self.recipe.lora.keys {
+            Some(keys) => keys.clone(),
+            None => lora::block_keys(&mut self.model),
+        };
         let l = &self.recipe.lora;
         let mut extra = Map::new();
         extra.insert("model".into(), json!(self.recipe.model.path));
@@ -111,7 +117,7 @@ impl Session {
                 rank: l.rank as i32,
                 scale: l.scale as f32,
                 dropout: l.dropout as f32,
-                keys: l.keys.clone(),
+                keys: Some(keys),
             },
             extra,
         })

@@ -52,6 +52,20 @@ pub fn target_paths(model: &mut CausalLm, config: &AdapterConfig) -> Result<Vec<
     Ok(chosen)
 }
 
+/// The module paths inside a block of every linear in the blocks (`self_attn.q_proj`, ...),
+/// in model order: what `keys` means when a config leaves it out.
+pub fn block_keys(model: &mut CausalLm) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    for (path, _) in model.linear_layers_mut() {
+        if let Some((_, key)) = block_of(&path) {
+            if !keys.iter().any(|k| k == key) {
+                keys.push(key.to_string());
+            }
+        }
+    }
+    keys
+}
+
 /// `model.layers.<i>.<key>` -> `(i, key)`.
 fn block_of(path: &str) -> Option<(i64, &str)> {
     let rest = path.strip_prefix("model.layers.")?;

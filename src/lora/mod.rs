@@ -8,5 +8,5 @@ pub mod merge;
 pub mod peft;
 pub mod weights;
 
-pub use attach::{adapter_tensors, attach, load, save, set_adapter_tensors, trainable_count};
+pub use attach::{adapter_tensors, attach, block_keys, load, save, set_adapter_tensors, trainable_count};
 pub use config::{checkpoint_file, AdapterConfig, LoraParameters, CONFIG_FILE, WEIGHTS_FILE};
