@@ -228,6 +228,11 @@ pub fn generate(
         }
         stats.generated_tokens += active.len();
         if keep.is_empty() {
+            // Wait for the step queued for these rows: left running on MLX's worker thread,
+            // it raced the allocator's teardown at process exit (heap corruption).
+            if let Some(p) = &pending {
+                transforms::eval([&p.tokens, &p.logprobs])?;
+            }
             break;
         }
         if keep.len() < active.len() {
