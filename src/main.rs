@@ -59,6 +59,9 @@ enum Commands {
         /// Adapter directory (adapter_config.json + adapters.safetensors).
         #[arg(long, value_name = "DIR")]
         adapter: Option<std::path::PathBuf>,
+        /// Adapter weights file inside --adapter, e.g. a checkpoint `0000020_adapters.safetensors`.
+        #[arg(long, requires = "adapter", value_name = "NAME")]
+        adapter_file: Option<String>,
         /// Override a recipe key (repeatable).
         #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
         set: Vec<String>,
@@ -72,6 +75,9 @@ enum Commands {
         /// Adapter directory written by `lora-grpo run` or `mlx_lm.lora`.
         #[arg(long, value_name = "DIR")]
         adapter: Option<std::path::PathBuf>,
+        /// Adapter weights file inside --adapter, e.g. a checkpoint `0000020_adapters.safetensors`.
+        #[arg(long, requires = "adapter", value_name = "NAME")]
+        adapter_file: Option<String>,
         /// The prompt: plain text, or the user message with --chat.
         #[arg(long, value_name = "TEXT")]
         prompt: Option<String>,
@@ -370,13 +376,14 @@ fn main() -> Result<()> {
             };
             lora_grpo::distributed::launch::launch(&options)?;
         }
-        Commands::Eval { recipe, adapter, set } => {
+        Commands::Eval { recipe, adapter, adapter_file, set } => {
             let recipe = lora_grpo::recipe::Recipe::load(&recipe, &set)?;
-            let result = lora_grpo::grpo::trainer::eval_recipe(recipe, adapter.as_deref())?;
+            let adapter = adapter.as_deref().map(|dir| (dir, adapter_file.as_deref()));
+            let result = lora_grpo::grpo::trainer::eval_recipe(recipe, adapter)?;
             println!("accuracy {:.1}% on {} prompts", 100.0 * result.accuracy, result.samples);
             println!("reward means: {:?}", result.reward_means);
         }
-        Commands::Generate { model, adapter, prompt, messages, chat, max_tokens, temperature, seed, n } => {
+        Commands::Generate { model, adapter, adapter_file, prompt, messages, chat, max_tokens, temperature, seed, n } => {
             use lora_grpo::generate::text::{generate_text, read_messages, Prompt, TextRequest};
             let prompt = match (prompt, messages) {
                 (_, Some(path)) => Prompt::Messages(read_messages(&path)?),
@@ -384,7 +391,8 @@ fn main() -> Result<()> {
                 (None, None) => anyhow::bail!("give --prompt TEXT or --messages FILE"),
             };
             let request = TextRequest { prompt, chat, max_tokens, temperature, seed, completions: n };
-            let out = generate_text(&model, adapter.as_deref(), &request, &mut std::io::stdout().lock())?;
+            let adapter = adapter.as_deref().map(|dir| (dir, adapter_file.as_deref()));
+            let out = generate_text(&model, adapter, &request, &mut std::io::stdout().lock())?;
             let s = &out.stats;
             eprintln!(
                 "[prompt {} tokens, {:.1} tok/s | generated {} tokens, {:.1} tok/s | peak memory {:.1} MB]",

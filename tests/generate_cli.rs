@@ -1,6 +1,7 @@
 //! `lora-grpo generate` run as a program on the 2-layer fixture models with the character
 //! tokenizer: what it prints equals the engine's tokens, decoded, for plain and chat
-//! prompts, several sampled completions, and an adapter. Run with `--test-threads=1` (MLX).
+//! prompts, several sampled completions, and an adapter (or one of its checkpoints).
+//! Run with `--test-threads=1` (MLX).
 
 mod common;
 
@@ -125,6 +126,26 @@ fn adapter_changes_the_output_as_it_does_in_the_engine() {
     assert_eq!(run(&args), format!("{adapted}\n"));
     // The uncompiled SwiGLU and LoRA add give the same text.
     assert_eq!(run_with_env(&args, &[("LORA_GRPO_COMPILE", "0")]), format!("{adapted}\n"));
+}
+
+#[test]
+fn adapter_file_picks_a_checkpoint_in_the_adapter_directory() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = model_dir(root.path(), "llama_q4");
+    let fixture_adapter = fixture("../adapters/lora_grpo_llama_q4");
+    let ids = Tokenizer::from_dir(&dir).unwrap().encode_prompt("Hello").unwrap();
+    let adapted = engine_texts(&dir, Some(&fixture_adapter), ids, greedy(24)).remove(0);
+    // A run directory holding only a numbered checkpoint.
+    let adapter = root.path().join("run");
+    std::fs::create_dir(&adapter).unwrap();
+    std::fs::copy(fixture_adapter.join("adapter_config.json"), adapter.join("adapter_config.json")).unwrap();
+    std::fs::copy(fixture_adapter.join("adapters.safetensors"), adapter.join("0000003_adapters.safetensors")).unwrap();
+    let args = ["--model", dir.to_str().unwrap(), "--prompt", "Hello", "--max-tokens", "24", "--adapter", adapter.to_str().unwrap()];
+    let printed = run(&[&args[..], &["--adapter-file", "0000003_adapters.safetensors"]].concat());
+    assert_eq!(printed, format!("{adapted}\n"));
+    let out = Command::new(env!("CARGO_BIN_EXE_lora-grpo")).arg("generate").args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("adapters.safetensors: adapter weights file not found"), "{err}");
 }
 
 #[test]

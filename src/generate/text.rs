@@ -52,18 +52,19 @@ pub fn read_messages(path: &Path) -> Result<Vec<ChatMessage>, TokenizerError> {
     serde_json::from_str(&text).map_err(|source| TokenizerError::Json { path: path.to_path_buf(), source })
 }
 
-/// Loads `model_dir` (+ `adapter_dir`), completes one prompt and writes the text to `out`.
+/// Loads `model_dir` (+ an adapter directory and, optionally, the weights file in it),
+/// completes one prompt and writes the text to `out`.
 /// A single completion is written piece by piece as its tokens are sampled; several are
 /// written one after another, each under a `[completion k]` line, once all have ended.
 pub fn generate_text(
     model_dir: &Path,
-    adapter_dir: Option<&Path>,
+    adapter: Option<(&Path, Option<&str>)>,
     request: &TextRequest,
     out: &mut dyn Write,
 ) -> Result<TextResult, TrainError> {
     let mut model = model::load(model_dir, &LoadOptions::default())?;
-    if let Some(dir) = adapter_dir {
-        crate::lora::load(&mut model, dir, None)?;
+    if let Some((dir, file)) = adapter {
+        crate::lora::load(&mut model, dir, file)?;
     }
     let tokenizer = Tokenizer::from_dir(model_dir)?;
     let ids = encode(&tokenizer, request)?;

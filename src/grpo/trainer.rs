@@ -620,7 +620,8 @@ impl RunLogs {
 }
 
 /// Evaluates a recipe's model (with an optional adapter directory) on its eval split.
-pub fn eval_recipe(recipe: Recipe, adapter: Option<&Path>) -> Result<EvalResult, TrainError> {
+/// `adapter` is a directory and, optionally, the weights file in it (a checkpoint).
+pub fn eval_recipe(recipe: Recipe, adapter: Option<(&Path, Option<&str>)>) -> Result<EvalResult, TrainError> {
     let split = recipe
         .data
         .eval_split
@@ -630,8 +631,8 @@ pub fn eval_recipe(recipe: Recipe, adapter: Option<&Path>) -> Result<EvalResult,
     let mut samples = read_split(&mut host, &recipe, &split)?;
     samples.truncate(recipe.eval.num_samples as usize);
     let mut session = Session::load(recipe, &mut host)?;
-    if let Some(dir) = adapter {
-        lora::load(&mut session.model, dir, None)?;
+    if let Some((dir, file)) = adapter {
+        lora::load(&mut session.model, dir, file)?;
     }
     session.evaluate(&samples)
 }
