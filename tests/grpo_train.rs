@@ -59,12 +59,21 @@ plugin_dirs: [{plugins}]
     Recipe::parse(&text, "test recipe", extra).unwrap()
 }
 
-fn rewards(dir: &Path) -> Vec<f64> {
-    std::fs::read_to_string(dir.join("metrics.jsonl"))
+/// `key` of every line of the JSON-lines file `dir/file`.
+fn column(dir: &Path, file: &str, key: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join(file))
         .unwrap()
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["reward_mean"].as_f64().unwrap())
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()[key].clone())
         .collect()
+}
+
+fn rewards(dir: &Path) -> Vec<f64> {
+    column(dir, "metrics.jsonl", "reward_mean").iter().map(|v| v.as_f64().unwrap()).collect()
+}
+
+fn eval_steps(dir: &Path) -> Vec<u64> {
+    column(dir, "eval.jsonl", "step").iter().map(|v| v.as_u64().unwrap()).collect()
 }
 
 #[test]
@@ -95,14 +104,6 @@ fn training_raises_the_reward_and_writes_mlx_lm_adapters() {
     let lines: Vec<usize> = svg.split("points=\"").skip(1).map(|p| p.split('"').next().unwrap().split(' ').count()).collect();
     assert_eq!(lines, vec![12, eval_steps(&out).len()], "{svg}");
     assert_eq!(eval_steps(&out), vec![0, 12]);
-}
-
-fn eval_steps(dir: &Path) -> Vec<u64> {
-    std::fs::read_to_string(dir.join("eval.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap())
-        .collect()
 }
 
 #[test]
