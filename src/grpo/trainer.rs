@@ -316,11 +316,11 @@ impl Trainer {
             summary.first_reward.get_or_insert(reward);
             summary.last_reward = Some(reward);
             bar.set_position(self.state.step);
-            let number = |key: &str| record.get(key).and_then(Value::as_f64).unwrap_or(0.0);
+            let number = |key: &str| record.get(key).and_then(Value::as_f64);
+            let kl = number("kl").map(|kl| format!("  kl {kl:.4}")).unwrap_or_default();
             bar.set_message(format!(
-                "reward {reward:.3}  kl {:.4}  gen {:.0} tok/s",
-                number("kl"),
-                number("generation_tokens_per_s")
+                "reward {reward:.3}{kl}  gen {:.0} tok/s",
+                number("generation_tokens_per_s").unwrap_or(0.0)
             ));
             if !options.progress && main {
                 let loss = record.get("loss").and_then(Value::as_f64).unwrap_or(f64::NAN);
@@ -564,7 +564,10 @@ fn insert_update_stats(record: &mut Map<String, Value>, stats: Option<&UpdateSta
         return;
     };
     record.insert("loss".into(), json!(s.loss.loss));
-    record.insert("kl".into(), json!(s.loss.kl_mean.unwrap_or(0.0)));
+    // Only measured with a reference policy (beta > 0); a logged 0 would read as a value.
+    if let Some(kl) = s.loss.kl_mean {
+        record.insert("kl".into(), json!(kl));
+    }
     record.insert("clip_low".into(), json!(s.loss.clip_low));
     record.insert("clip_high".into(), json!(s.loss.clip_high));
     record.insert("clip_region".into(), json!(s.loss.clip_region));
