@@ -103,7 +103,7 @@ impl Batch {
     }
 }
 
-/// The loss written out with loops in f64, straight from DESIGN.md section 5.
+/// The loss written out with loops in f64, straight from the formula in src/grpo/loss.rs's module docs.
 fn reference_loss(cfg: &LossConfig, b: &Batch) -> f64 {
     let (lo, hi) = (
         1.0 - f64::from(cfg.epsilon_low),

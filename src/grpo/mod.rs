@@ -1,6 +1,7 @@
 //! GRPO: group-relative advantages, per-token log-probs of sampled tokens, the clipped
-//! policy loss with its aggregation variants (`DESIGN.md` section 5), and the trainer
-//! that runs them: rollouts, micro-batches, updates, checkpoints, metrics, eval.
+//! policy loss with its aggregation variants (formulas in [`loss`] and [`advantages`]),
+//! and the trainer that runs them: rollouts, micro-batches, updates, checkpoints,
+//! metrics, eval.
 
 pub mod advantages;
 pub mod batch;

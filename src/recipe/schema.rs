@@ -130,7 +130,7 @@ impl Default for LoraConfig {
     }
 }
 
-/// The GRPO algorithm (see `DESIGN.md` section 5). Defaults follow TRL's `GRPOConfig`
+/// The GRPO algorithm (formulas in `crate::grpo::loss` and `crate::grpo::advantages`). Defaults follow TRL's `GRPOConfig`
 /// where it has the same option.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
