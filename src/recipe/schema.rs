@@ -130,8 +130,8 @@ impl Default for LoraConfig {
     }
 }
 
-/// The GRPO algorithm (formulas in `crate::grpo::loss` and `crate::grpo::advantages`). Defaults follow TRL's `GRPOConfig`
-/// where it has the same option.
+/// The GRPO algorithm (formulas in `crate::grpo::loss` and `crate::grpo::advantages`).
+/// Defaults follow TRL's `GRPOConfig` where it has the same option.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GrpoConfig {
