@@ -10,7 +10,7 @@ use mlx_rs::Array;
 use super::rollout::Rollout;
 use crate::distributed::World;
 use crate::generate::GlobalRows;
-use crate::error::TrainError;
+use crate::error::{DistributedError, TrainError};
 
 /// This rank's consecutive share of a step's prompts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,9 +25,9 @@ impl Shard {
     /// Rank `rank` of `ranks` takes `batch_size / ranks` prompts; the batch must divide.
     pub fn new(batch_size: usize, rank: usize, ranks: usize) -> Result<Self, TrainError> {
         if ranks == 0 || !batch_size.is_multiple_of(ranks) {
-            return Err(TrainError::Data(format!(
+            return Err(TrainError::Distributed(DistributedError::Config(format!(
                 "grpo.batch_size {batch_size} cannot be split evenly over {ranks} ranks: make it a multiple of {ranks}"
-            )));
+            ))));
         }
         let len = batch_size / ranks;
         Ok(Shard { first: rank * len, len })
