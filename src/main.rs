@@ -325,7 +325,33 @@ enum PluginKindArg {
     Dataset,
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    match run_cli() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("Error: {}", error_report(&error));
+            if std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0") {
+                eprintln!("\n{}", error.backtrace());
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and those of its causes that its message does not already quote (most
+/// messages here end with their cause's text).
+fn error_report(error: &anyhow::Error) -> String {
+    let mut report = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !report.contains(&text) {
+            report += &format!("\n  caused by: {text}");
+        }
+    }
+    report
+}
+
+fn run_cli() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Commands::Doctor => {

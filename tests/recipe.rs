@@ -605,3 +605,17 @@ fn distributed_section_is_checked_like_the_others() {
         [("distributed.timeout_s".to_string(), "must be a finite number in (0, 10000000], got 0".to_string())]
     );
 }
+
+#[test]
+fn a_missing_recipe_file_is_reported_once_with_its_path() {
+    let out = Command::new(env!("CARGO_BIN_EXE_lora-grpo"))
+        .args(["run", "no/such/recipe.yaml"])
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("Error: cannot read recipe no/such/recipe.yaml: "), "{err}");
+    // The OS error is part of the message; it is not repeated as a "caused by" line.
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
