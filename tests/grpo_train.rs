@@ -83,6 +83,10 @@ fn training_raises_the_reward_and_writes_mlx_lm_adapters() {
     let out = root.path().join("run");
     let r = rewards(&out);
     assert_eq!(r.len(), 12);
+    // One reward of weight 1: its own mean and std are the total's.
+    for (total, own) in [("reward_mean", "reward/length"), ("reward_std", "reward_std/length")] {
+        assert_eq!(column(&out, "metrics.jsonl", total), column(&out, "metrics.jsonl", own), "{own}");
+    }
     let (first, last) = ((r[0] + r[1] + r[2]) / 3.0, (r[9] + r[10] + r[11]) / 3.0);
     assert!(last > first + 0.2, "reward did not go up: {r:?}");
     assert_eq!(summary.steps, 12);

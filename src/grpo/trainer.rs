@@ -548,13 +548,19 @@ impl Trainer {
     }
 }
 
+/// Mean and (population) standard deviation of the weighted total and of each reward.
 fn insert_reward_stats(record: &mut Map<String, Value>, rewards: &[f32], scores: &[Vec<f32>], recipe: &Recipe) {
-    let m = mean(rewards.iter().cloned());
-    let var = mean(rewards.iter().map(|r| (r - m) * (r - m)));
+    let mean_std = |values: &[f32]| {
+        let m = mean(values.iter().cloned());
+        (m, mean(values.iter().map(|r| (r - m) * (r - m))).sqrt())
+    };
+    let (m, std) = mean_std(rewards);
     record.insert("reward_mean".into(), json!(m));
-    record.insert("reward_std".into(), json!(var.sqrt()));
+    record.insert("reward_std".into(), json!(std));
     for (config, per) in recipe.rewards.iter().zip(scores) {
-        record.insert(format!("reward/{}", config.display_name()), json!(mean(per.iter().cloned())));
+        let (m, std) = mean_std(per);
+        record.insert(format!("reward/{}", config.display_name()), json!(m));
+        record.insert(format!("reward_std/{}", config.display_name()), json!(std));
     }
 }
 
