@@ -1,7 +1,8 @@
 //! End-to-end GRPO runs on a tiny model: the reward it is trained on goes up, an
 //! interrupted run keeps its checkpoint, a resumed run ends with exactly the adapters
 //! of an uninterrupted one (also when moved), resuming refuses a changed adapter or
-//! incomplete optimizer state, and micro-batching does not change an update.
+//! incomplete optimizer state without touching the run, the logs hold each evaluation
+//! once, and micro-batching does not change an update.
 //! Run with `--test-threads=1` (MLX).
 
 #[path = "plugin_build/mod.rs"]
@@ -126,6 +127,10 @@ fn a_resumed_run_ends_with_the_adapters_of_an_uninterrupted_one() {
     assert!(!root.path().join("parts").exists(), "the resumed run wrote into the old output_dir");
     // Before training, at the end of the first 2 steps, and at the end.
     assert_eq!(eval_steps(&root.path().join("moved")), vec![0, 2, 4]);
+    // Resuming a finished run trains nothing and logs no second final evaluation.
+    let again = run(recipe(root.path(), "parts", 4, &dropout), &options).unwrap();
+    assert_eq!(again.steps, 4);
+    assert_eq!(eval_steps(&root.path().join("moved")), vec![0, 2, 4]);
     let whole = adapters(&root.path().join("whole/adapters.safetensors"));
     let parts = adapters(&root.path().join("moved/adapters.safetensors"));
     assert_eq!(whole.keys().collect::<Vec<_>>(), parts.keys().collect::<Vec<_>>());
@@ -194,8 +199,10 @@ fn resume_refuses_a_changed_adapter_or_incomplete_optimizer_state() {
     let dir = root.path().join("run");
     let resume = || RunOptions { resume: Some(dir.clone()), ..RunOptions::default() };
 
+    let saved_recipe = std::fs::read(dir.join("recipe.yaml")).unwrap();
     let scale = ["lora.scale=5.0".to_string()];
     let err = run(recipe(root.path(), "run", 3, &scale), &resume()).unwrap_err().to_string();
+    assert_eq!(std::fs::read(dir.join("recipe.yaml")).unwrap(), saved_recipe, "a refused resume rewrote recipe.yaml");
     assert!(err.contains("scale 5, dropout 0") && err.contains("adapter_config.json (num_layers -1, rank 4, scale 10,"), "{err}");
 
     // Drop one parameter's moments: resuming would silently restart them from zero.
@@ -210,4 +217,27 @@ fn resume_refuses_a_changed_adapter_or_incomplete_optimizer_state() {
     std::fs::rename(&edited, &file).unwrap();
     let err = run(recipe(root.path(), "run", 3, &[]), &resume()).unwrap_err().to_string();
     assert!(err.contains("optimizer.safetensors has no moments for `model.layers.1.mlp.down_proj.lora_b`"), "{err}");
+}
+
+#[test]
+fn resume_of_a_directory_that_is_no_run_writes_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let typo = root.path().join("typo");
+    let options = RunOptions { resume: Some(typo.clone()), ..RunOptions::default() };
+    let err = run(recipe(root.path(), "run", 2, &[]), &options).unwrap_err().to_string();
+    assert!(err.contains("is this a lora-grpo run directory?"), "{err}");
+    assert!(!typo.exists() && !root.path().join("run").exists());
+}
+
+#[test]
+fn a_fresh_run_starts_its_logs_empty() {
+    // Left by a run that failed before its first checkpoint (no trainer_state.json).
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("run");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("eval.jsonl"), "{\"step\":0,\"accuracy\":0.5}\n").unwrap();
+    std::fs::write(out.join("metrics.jsonl"), "{\"step\":1,\"reward_mean\":9.0}\n").unwrap();
+    run(recipe(root.path(), "run", 2, &[]), &RunOptions::default()).unwrap();
+    assert_eq!(eval_steps(&out), vec![0, 2]);
+    assert!(rewards(&out).iter().all(|&r| r != 9.0) && rewards(&out).len() == 2);
 }

@@ -69,6 +69,11 @@ pub fn restore(
     optimizer: &mut AdamW,
 ) -> Result<TrainerState, TrainError> {
     let resume_error = |detail: String| TrainError::Resume { dir: dir.to_path_buf(), detail };
+    let state_path = dir.join(STATE_FILE);
+    let text = std::fs::read_to_string(&state_path)
+        .map_err(|e| resume_error(format!("cannot read {STATE_FILE}: {e} (is this a lora-grpo run directory?)")))?;
+    let state: TrainerState =
+        serde_json::from_str(&text).map_err(|e| resume_error(format!("{STATE_FILE} is not valid: {e}")))?;
     // Changing the adapter's shape or scale mid-run would silently train something else.
     let mut saved = AdapterConfig::read(dir)?;
     if saved.lora_parameters.keys.is_none() {
@@ -82,11 +87,6 @@ pub fn restore(
             describe(&saved)
         )));
     }
-    let state_path = dir.join(STATE_FILE);
-    let text = std::fs::read_to_string(&state_path)
-        .map_err(|e| resume_error(format!("cannot read {STATE_FILE}: {e} (is this a lora-grpo run directory?)")))?;
-    let state: TrainerState =
-        serde_json::from_str(&text).map_err(|e| resume_error(format!("{STATE_FILE} is not valid: {e}")))?;
     let weights_path = dir.join(checkpoint_file(state.step));
     lora::set_adapter_tensors(model, lora::weights::load(&weights_path)?, &weights_path)?;
     let (moments, metadata) = Array::load_safetensors_with_metadata(dir.join(OPTIMIZER_FILE))

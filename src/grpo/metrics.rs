@@ -45,6 +45,11 @@ impl StepLog {
         &self.path
     }
 
+    /// Whether a record of `step` is logged.
+    pub fn has_step(&self, step: u64) -> std::io::Result<bool> {
+        Ok(self.records()?.iter().any(|r| r.get("step").and_then(Value::as_u64) == Some(step)))
+    }
+
     /// Every record so far, as JSON objects.
     pub fn records(&self) -> std::io::Result<Vec<Map<String, Value>>> {
         if !self.path.exists() {

@@ -169,10 +169,9 @@ pub fn run(recipe: Recipe, options: &RunOptions) -> Result<RunSummary, TrainErro
         recipe.output_dir = dir.clone();
     }
     let out_dir = recipe.output_dir.clone();
-    if world.is_main() {
-        if options.resume.is_none() {
-            clear_previous_run(&out_dir, options.overwrite)?;
-        }
+    // A resumed run writes nothing until its checkpoint has been checked against the recipe.
+    if world.is_main() && options.resume.is_none() {
+        clear_previous_run(&out_dir, options.overwrite)?;
         std::fs::create_dir_all(&out_dir).map_err(|source| TrainError::Io { path: out_dir.clone(), source })?;
         recipe.save(&out_dir.join(RECIPE_FILE))?;
     }
@@ -202,6 +201,9 @@ pub fn run(recipe: Recipe, options: &RunOptions) -> Result<RunSummary, TrainErro
             detail: format!("the checkpoint was made with seed {} but the recipe says {seed}", state.seed),
         });
     }
+    if world.is_main() && options.resume.is_some() {
+        session.recipe.save(&out_dir.join(RECIPE_FILE))?;
+    }
     if world.is_main() {
         eprintln!(
             "lora-grpo: {} adapted linears, {} trainable parameters; {} training prompts, {} eval prompts",
@@ -212,7 +214,7 @@ pub fn run(recipe: Recipe, options: &RunOptions) -> Result<RunSummary, TrainErro
         );
     }
     let logs = match world.is_main() {
-        true => Some(RunLogs::open(&out_dir, state.step)?),
+        true => Some(RunLogs::open(&out_dir, options.resume.is_some().then_some(state.step))?),
         false => None,
     };
     let mut trainer = Trainer {
@@ -361,7 +363,12 @@ impl Trainer {
             self.checkpoint()?;
         }
         summary.steps = self.state.step;
-        if has_eval {
+        // A resumed run that had already finished has its final evaluation logged.
+        let evaluated = match &self.logs {
+            Some(logs) => logs.eval.has_step(self.state.step).map_err(|source| TrainError::Io { path: logs.eval.path().into(), source })?,
+            None => false,
+        };
+        if has_eval && !evaluated {
             let result = self.evaluate(eval_samples, self.state.step)?;
             eprintln!("eval after training: accuracy {:.1}% on {} prompts", 100.0 * result.accuracy, result.samples);
             summary.eval_after = Some(result);
@@ -619,10 +626,18 @@ struct RunLogs {
 }
 
 impl RunLogs {
-    /// Opens both in `dir`, dropping records past the step a resumed checkpoint holds.
-    fn open(dir: &Path, step: u64) -> Result<Self, TrainError> {
+    /// Opens both in `dir`: a resumed run keeps the records through its checkpoint's step,
+    /// a fresh one (`None`) none, not even a failed earlier run's step-0 evaluation.
+    fn open(dir: &Path, resumed_step: Option<u64>) -> Result<Self, TrainError> {
         let open = |name: &str| {
-            StepLog::open(dir, name, step).map_err(|source| TrainError::Io { path: dir.join(name), source })
+            let io = |source| TrainError::Io { path: dir.join(name), source };
+            if resumed_step.is_none() {
+                match std::fs::remove_file(dir.join(name)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+                    _ => {}
+                }
+            }
+            StepLog::open(dir, name, resumed_step.unwrap_or(0)).map_err(io)
         };
         Ok(Self { metrics: open(METRICS_FILE)?, eval: open(EVAL_FILE)? })
     }
