@@ -6,6 +6,8 @@ use serde_json::{Map, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::error::TrainError;
+
 pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const EVAL_FILE: &str = "eval.jsonl";
 pub const CURVE_FILE: &str = "reward_curve.svg";
@@ -16,46 +18,48 @@ pub struct StepLog {
 }
 
 impl StepLog {
-    /// Opens `dir/name`; on resume drops records past `keep_through_step` (steps that the
-    /// checkpoint being resumed does not contain).
-    pub fn open(dir: &Path, name: &str, keep_through_step: u64) -> std::io::Result<Self> {
-        let path = dir.join(name);
-        if path.exists() {
-            let kept: Vec<String> = std::fs::read_to_string(&path)?
+    /// Opens `dir/name`. A resumed run (`keep_through_step` = its checkpoint's step) drops
+    /// the records past it; a fresh run (`None`) starts the file empty, so that nothing of
+    /// an earlier, failed run (not even its step-0 evaluation) stays.
+    pub fn open(dir: &Path, name: &str, keep_through_step: Option<u64>) -> Result<Self, TrainError> {
+        let log = StepLog { path: dir.join(name) };
+        if log.path.exists() {
+            let text = std::fs::read_to_string(&log.path).map_err(|e| log.io(e))?;
+            let kept: Vec<&str> = text
                 .lines()
-                .filter(|line| record_step(line).is_some_and(|s| s <= keep_through_step))
-                .map(str::to_string)
+                .filter(|line| keep_through_step.is_some_and(|keep| record_step(line).is_some_and(|s| s <= keep)))
                 .collect();
             let mut text = kept.join("\n");
             if !text.is_empty() {
                 text.push('\n');
             }
-            crate::atomic::write_bytes(&path, text.as_bytes())?;
+            crate::atomic::write_bytes(&log.path, text.as_bytes()).map_err(|e| log.io(e))?;
         }
-        Ok(StepLog { path })
+        Ok(log)
     }
 
-    pub fn append(&mut self, record: &impl Serialize) -> std::io::Result<()> {
-        let line = serde_json::to_string(record).map_err(std::io::Error::other)?;
-        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?;
-        writeln!(file, "{line}")
+    pub fn append(&mut self, record: &impl Serialize) -> Result<(), TrainError> {
+        let line = serde_json::to_string(record).map_err(|e| self.io(std::io::Error::other(e)))?;
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&self.path).map_err(|e| self.io(e))?;
+        writeln!(file, "{line}").map_err(|e| self.io(e))
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    fn io(&self, source: std::io::Error) -> TrainError {
+        TrainError::Io { path: self.path.clone(), source }
     }
 
     /// Whether a record of `step` is logged.
-    pub fn has_step(&self, step: u64) -> std::io::Result<bool> {
+    pub fn has_step(&self, step: u64) -> Result<bool, TrainError> {
         Ok(self.records()?.iter().any(|r| r.get("step").and_then(Value::as_u64) == Some(step)))
     }
 
     /// Every record so far, as JSON objects.
-    pub fn records(&self) -> std::io::Result<Vec<Map<String, Value>>> {
+    pub fn records(&self) -> Result<Vec<Map<String, Value>>, TrainError> {
         if !self.path.exists() {
             return Ok(Vec::new());
         }
-        Ok(std::fs::read_to_string(&self.path)?
+        Ok(std::fs::read_to_string(&self.path)
+            .map_err(|e| self.io(e))?
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok()?.as_object().cloned())
             .collect())
@@ -124,11 +128,11 @@ mod tests {
     #[test]
     fn resume_drops_records_after_the_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
-        let mut log = StepLog::open(dir.path(), METRICS_FILE, 0).unwrap();
+        let mut log = StepLog::open(dir.path(), METRICS_FILE, None).unwrap();
         for step in 1..=4u64 {
             log.append(&serde_json::json!({"step": step, "reward": step as f64 / 10.0})).unwrap();
         }
-        let log = StepLog::open(dir.path(), METRICS_FILE, 2).unwrap();
+        let log = StepLog::open(dir.path(), METRICS_FILE, Some(2)).unwrap();
         let steps: Vec<u64> = log.records().unwrap().iter().map(|r| r["step"].as_u64().unwrap()).collect();
         assert_eq!(steps, vec![1, 2]);
     }

@@ -337,7 +337,7 @@ impl Trainer {
                 record.insert("eval_accuracy".into(), json!(result.accuracy));
             }
             if let Some(logs) = &mut self.logs {
-                logs.metrics.append(&record).map_err(|source| TrainError::Io { path: logs.metrics.path().into(), source })?;
+                logs.metrics.append(&record)?;
             }
             // Ranks stop together, at the step where one of them saw the interrupt.
             let interrupted = match self.world.is_distributed() {
@@ -365,7 +365,7 @@ impl Trainer {
         summary.steps = self.state.step;
         // A resumed run that had already finished has its final evaluation logged.
         let evaluated = match &self.logs {
-            Some(logs) => logs.eval.has_step(self.state.step).map_err(|source| TrainError::Io { path: logs.eval.path().into(), source })?,
+            Some(logs) => logs.eval.has_step(self.state.step)?,
             None => false,
         };
         if has_eval && !evaluated {
@@ -383,7 +383,7 @@ impl Trainer {
         let result = self.session.evaluate(samples)?;
         if let Some(logs) = &mut self.logs {
             let line = json!({"step": step, "accuracy": result.accuracy, "reward_means": result.reward_means, "samples": result.samples});
-            logs.eval.append(&line).map_err(|source| TrainError::Io { path: logs.eval.path().into(), source })?;
+            logs.eval.append(&line)?;
         }
         Ok(result)
     }
@@ -542,8 +542,7 @@ impl Trainer {
         let Some(logs) = &self.logs else { return Ok(()) };
         // (step, value) of `key` in every record of `log`.
         let series = |log: &StepLog, key: &str| -> Result<Vec<(f64, f64)>, TrainError> {
-            let records = log.records().map_err(|source| TrainError::Io { path: log.path().into(), source })?;
-            Ok(records.iter().filter_map(|r| Some((r.get("step")?.as_f64()?, r.get(key)?.as_f64()?))).collect())
+            Ok(log.records()?.iter().filter_map(|r| Some((r.get("step")?.as_f64()?, r.get(key)?.as_f64()?))).collect())
         };
         // Accuracy from eval.jsonl: it also holds the evaluations before and after training.
         let svg = svg_chart(
@@ -626,20 +625,12 @@ struct RunLogs {
 }
 
 impl RunLogs {
-    /// Opens both in `dir`: a resumed run keeps the records through its checkpoint's step,
-    /// a fresh one (`None`) none, not even a failed earlier run's step-0 evaluation.
+    /// Opens both in `dir` (see [`StepLog::open`] for `resumed_step`).
     fn open(dir: &Path, resumed_step: Option<u64>) -> Result<Self, TrainError> {
-        let open = |name: &str| {
-            let io = |source| TrainError::Io { path: dir.join(name), source };
-            if resumed_step.is_none() {
-                match std::fs::remove_file(dir.join(name)) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
-                    _ => {}
-                }
-            }
-            StepLog::open(dir, name, resumed_step.unwrap_or(0)).map_err(io)
-        };
-        Ok(Self { metrics: open(METRICS_FILE)?, eval: open(EVAL_FILE)? })
+        Ok(Self {
+            metrics: StepLog::open(dir, METRICS_FILE, resumed_step)?,
+            eval: StepLog::open(dir, EVAL_FILE, resumed_step)?,
+        })
     }
 }
 
